@@ -160,7 +160,8 @@ export interface Component extends ProcessSettings {
   readonly command?: string;
   readonly argv?: readonly string[];
   readonly program?: string;
-  readonly prerequisites: 'all' | readonly string[];
+  /** Tags that must be running first; `all` is resolved to the components defined before. */
+  readonly prerequisites: readonly string[];
   readonly dependents: readonly string[];
   readonly socket?: SocketAddress;
   readonly socketType: 'stream';
@@ -223,11 +224,12 @@ export interface Config {
   readonly debug?: number;
 }
 
-// pies: "more than 10 spawns within 2 minutes ⇒ sleep 5 minutes" (pies.md §6.3).
+// pies: "more than 10 spawns within 2 minutes ⇒ sleep 5 minutes" (pies.md §6.3). pies
+// restarts at once before that; tpies waits 100 ms, doubling, so a crash loop costs little.
 export const DEFAULT_RESPAWN_POLICY: RespawnPolicy = {
-  initialDelayMs: 0,
+  initialDelayMs: 100,
   factor: 2,
-  maxDelayMs: 60_000,
+  maxDelayMs: 30_000,
   jitter: 0,
   windowMs: 120_000,
   limit: 10,

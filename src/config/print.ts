@@ -7,10 +7,14 @@ import type { IncludeNode, Node, StatementNode, ValueNode } from './ast.js';
 //  - a Word whose text is not a valid unquoted word (empty, `#`, blanks, a leading `//`
 //    that would open a comment, …) prints quoted and comes back as a String;
 //  - adjacent quoted strings are one value in grecs ("a" "b" is "ab"), so when two
-//    neighbouring statement values would both print quoted, one of them changes form:
-//    a HereDoc (or a String ending in a newline) prints as a here-document and stays or
-//    becomes a HereDoc, otherwise a String that is a valid word prints bare and becomes
-//    a Word. When neither works grecs cannot express the pair and printing throws.
+//    neighbouring statement values would both print quoted, one of them changes form.
+//    In order of preference: the second, else the first, prints as a here-document if
+//    its value ends in a newline (or is empty), as here-documents naturally do; else the
+//    second prints bare if it is a valid word; else the second prints as a here-document
+//    whose last line ends in a backslash (which joins away the final newline). A value
+//    printed as a here-document comes back as a HereDoc, one printed bare as a Word.
+//    The choice looks at values, never at kinds, so printing what was read back
+//    reproduces the same text.
 // Other control characters stay raw inside quotes: grecs has no numeric escape and takes
 // any byte but a newline there. (grecs itself, being C, would still stop at a NUL.)
 
@@ -31,7 +35,7 @@ const ESCAPES: Readonly<Record<string, string>> = {
 };
 const HEREDOC_WORD = 'EOT';
 
-type Form = 'bare' | 'quoted' | 'heredoc';
+type Form = 'bare' | 'quoted' | 'heredoc' | 'list';
 
 /** True when `text` reads back as one unquoted word in value position. */
 export function isBareWord(text: string): boolean {
@@ -81,7 +85,7 @@ function printStatement(node: StatementNode, pad: string): string {
   // next value or the `{` starts a continuation line.
   const separator = (): string => (afterHereDoc ? `\n${pad}${INDENT}` : ' ');
   node.values.forEach((v, i) => {
-    const form = forms[i] ?? 'quoted';
+    const form = forms[i] ?? defaultForm(v);
     text += separator() + (v.type === 'List' ? printValue(v) : form === 'heredoc' ? hereDocument(v.value) : form === 'bare' ? v.value : quote(v.value));
     afterHereDoc = form === 'heredoc';
   });
@@ -92,6 +96,7 @@ function printStatement(node: StatementNode, pad: string): string {
 }
 
 function defaultForm(v: ValueNode): Form {
+  if (v.type === 'List') return 'list';
   return v.type === 'Word' && isBareWord(v.value) ? 'bare' : 'quoted';
 }
 
@@ -101,31 +106,32 @@ function chooseForms(values: readonly ValueNode[]): Form[] {
   for (let i = 1; i < values.length; i++) {
     const prev = values[i - 1];
     const cur = values[i];
-    if (prev === undefined || cur === undefined || forms[i - 1] !== 'quoted' || forms[i] !== 'quoted') continue;
-    if (cur.type === 'HereDoc' && fitsHereDoc(cur.value)) forms[i] = 'heredoc';
-    else if (prev.type === 'HereDoc' && fitsHereDoc(prev.value)) forms[i - 1] = 'heredoc';
-    else if (cur.type !== 'List' && isBareWord(cur.value)) forms[i] = 'bare';
-    else if (cur.type !== 'List' && fitsHereDoc(cur.value)) forms[i] = 'heredoc';
-    else if (prev.type !== 'List' && fitsHereDoc(prev.value)) forms[i - 1] = 'heredoc';
-    else throw new RangeError(`cannot print adjacent strings ${quote(prev.type === 'List' ? '' : prev.value)} and ${quote(cur.type === 'List' ? '' : cur.value)}: grecs would join them`);
+    if (forms[i - 1] !== 'quoted' || forms[i] !== 'quoted' || !prev || !cur || prev.type === 'List' || cur.type === 'List') continue;
+    if (endsLikeHereDoc(cur.value)) forms[i] = 'heredoc';
+    else if (endsLikeHereDoc(prev.value)) forms[i - 1] = 'heredoc';
+    else if (isBareWord(cur.value)) forms[i] = 'bare';
+    else forms[i] = 'heredoc';
   }
   return forms;
 }
 
-// Every here-document body line keeps its newline, so only such values fit one.
-function fitsHereDoc(value: string): boolean {
+// Every here-document body line keeps its newline, so these values need no trick.
+function endsLikeHereDoc(value: string): boolean {
   return value === '' || value.endsWith('\n');
 }
 
 // An unquoted-form here-document (`<<EOT`), whose body is unescaped like a quoted string:
-// backslashes are doubled, and a leading backslash keeps a line from being read as the
-// terminator, as an m4 `#line` sync line, or (by grecs) as an `#include`.
+// backslashes are doubled, a leading backslash keeps a line from being read as the
+// terminator, as an m4 `#line` sync line, or (by grecs) as an `#include`, and a trailing
+// one drops the newline after a last line that had none.
 function hereDocument(value: string): string {
-  const lines = value === '' ? [] : value.slice(0, -1).split('\n');
+  const natural = endsLikeHereDoc(value);
+  const lines = value === '' ? [] : (natural ? value.slice(0, -1) : value).split('\n');
   const terminator = new RegExp(`^${HEREDOC_WORD}[ \\t]*(;[ \\t]*)?$`);
-  const body = lines.map((line) => {
+  const body = lines.map((line, i) => {
     const escaped = line.replace(/\\/g, '\\\\');
-    return /^[ \t]*#/.test(escaped) || terminator.test(escaped) ? `\\${escaped}\n` : `${escaped}\n`;
+    const guarded = /^[ \t]*#/.test(escaped) || terminator.test(escaped) ? `\\${escaped}` : escaped;
+    return !natural && i === lines.length - 1 ? `${guarded}\\\n` : `${guarded}\n`;
   });
   return `<<${HEREDOC_WORD}\n${body.join('')}${HEREDOC_WORD}`;
 }

@@ -163,8 +163,6 @@ export const COMPONENT_STATEMENTS = {
   'pass-fd-socket': unsupported('Node cannot pass descriptors over unix sockets (SCM_RIGHTS); use mode accept or inetd'),
   'pass-fd-timeout': unsupported('Node cannot pass descriptors over unix sockets (SCM_RIGHTS)'),
   runlevels: unsupported('runlevels exist only when pies runs as init (PID 1)'),
-  precious: once(readFlag),
-  disable: once(readFlag),
 } satisfies BlockSpec;
 
 /** `control { … }`. */

@@ -1,0 +1,220 @@
+// AST + schema → the typed Config model. Local problems (a missing command, a socket on a
+// respawn component, a bad internal service) are reported here; cross-references between
+// components are config/checks/. Every problem becomes a diagnostic; the walk goes on.
+import type { Location, Node, StatementNode } from './ast.js';
+import type {
+  Acl,
+  Component,
+  Config,
+  ControlSettings,
+  Flag,
+  InternalService,
+  ProcessSettings,
+  RespawnPolicy,
+  SyslogSettings,
+  TcpmuxSettings,
+} from './model.js';
+import { DEFAULT_RESPAWN_POLICY, DEFAULT_SHUTDOWN_TIMEOUT_MS, DEFAULT_TCPMUX_SETTINGS } from './model.js';
+import { splitCommandLine } from './command-line.js';
+import {
+  type BlockValues,
+  COMPONENT_STATEMENTS,
+  CONTROL_STATEMENTS,
+  GLOBAL_STATEMENTS,
+  RESPAWN_STATEMENTS,
+  SYSLOG_STATEMENTS,
+  readBlock,
+} from './schema.js';
+import { type BuildContext, badValue, isScalar } from './values.js';
+
+export const INTERNAL_SERVICES: readonly InternalService[] = ['echo', 'discard', 'daytime', 'time', 'chargen', 'qotd', 'tcpmux'];
+
+// Build the model from a fully loaded statement list (includes already spliced in).
+export function buildConfig(body: readonly Node[], ctx: BuildContext, files: readonly string[] = []): Config {
+  const { values: g } = readBlock(body, GLOBAL_STATEMENTS, ctx, 'the top level');
+  const respawn = readRespawn(g.respawn, ctx, DEFAULT_RESPAWN_POLICY);
+  const tcpmux = tcpmuxSettings(g, DEFAULT_TCPMUX_SETTINGS);
+  const shutdownTimeoutMs = g['shutdown-timeout'] ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
+  const defaults = { respawn, tcpmux, shutdownTimeoutMs };
+
+  const components: Component[] = [];
+  for (const s of g.component ?? []) {
+    const component = buildComponent(s, ctx, defaults, components);
+    if (component) components.push(component);
+  }
+  return {
+    files,
+    components,
+    defacls: collectDefacls(g.defacl ?? [], ctx),
+    ...(g.acl ? { acl: g.acl } : {}),
+    ...(g.pidfile !== undefined ? { pidfile: g.pidfile } : {}),
+    ...(g['state-directory'] !== undefined ? { stateDirectory: g['state-directory'] } : {}),
+    ...(g['qotd-file'] !== undefined ? { qotdFile: g['qotd-file'] } : {}),
+    ...(g.debug !== undefined ? { debug: g.debug } : {}),
+    shutdownTimeoutMs,
+    process: processSettings(g),
+    returnCodes: g['return-code'] ?? [],
+    respawn,
+    tcpmux,
+    ...(g.control ? { control: buildControl(g.control, ctx) } : {}),
+    ...(g.syslog ? { syslog: buildSyslog(g.syslog, ctx) } : {}),
+  };
+}
+
+type Defaults = { readonly respawn: RespawnPolicy; readonly tcpmux: TcpmuxSettings; readonly shutdownTimeoutMs: number };
+type ComponentValues = BlockValues<typeof COMPONENT_STATEMENTS>;
+
+function buildComponent(s: StatementNode, ctx: BuildContext, defaults: Defaults, before: readonly Component[]): Component | undefined {
+  const tagNode = s.values[0];
+  if (s.values.length !== 1 || !tagNode || !isScalar(tagNode)) {
+    return badValue(ctx, s.values[1] ?? s, '"component" takes one tag: component TAG { … }');
+  }
+  const tag = tagNode.value;
+  const where = `component "${tag}"`;
+  const { values: v, locations } = readBlock(s.block ?? [], COMPONENT_STATEMENTS, ctx, where);
+  const flags = new Set<Flag>((v.flags ?? []).flat());
+  const at = (keyword: string): Location => locations.get(keyword) ?? s.location;
+  const report = (rule: string, keyword: string, message: string): void => ctx.diags.error(rule, `${where}: ${message}`, at(keyword));
+
+  // pies reaches subordinates and internal services only through sockets, so when no mode
+  // is given they are per-connection components.
+  const mode = v.mode ?? (v['tcpmux-master'] !== undefined || v.socket || flags.has('internal') ? 'inetd' : 'respawn');
+  const perConnection = mode === 'inetd';
+
+  let internal: InternalService | undefined;
+  if (flags.has('internal')) {
+    if (v.service === undefined) report('missing-service', 'flags', 'an internal component needs "service NAME" naming the built-in service');
+    else if (!(INTERNAL_SERVICES as readonly string[]).includes(v.service)) {
+      report('bad-value', 'service', `"${v.service}" is not a built-in service (${INTERNAL_SERVICES.join(', ')})`);
+    } else internal = v.service as InternalService;
+    if (v.command !== undefined || v.program !== undefined) report('internal-command', v.command !== undefined ? 'command' : 'program', 'an internal service runs no program: drop "command"/"program" or the internal flag');
+    if (!perConnection) report('bad-mode', 'mode', `internal services are per-connection (mode inetd), not mode ${mode}`);
+  } else if (v.command === undefined && v.program === undefined) {
+    report('missing-command', 'component', `no "command" to run`);
+  }
+
+  let argv: readonly string[] | undefined;
+  if (v.command !== undefined && !flags.has('shell')) {
+    const split = splitCommandLine(v.command);
+    if ('error' in split) report('bad-value', 'command', split.error);
+    else if (split.argv.length === 0 && v.program === undefined) report('missing-command', 'command', '"command" is empty');
+    else argv = split.argv;
+  }
+
+  if (v.socket && v['tcpmux-master'] === undefined && !(perConnection || mode === 'accept')) {
+    report('bad-socket', 'socket', `mode ${mode} takes no socket (sockets belong to inetd and accept components)`);
+  }
+  if (!v.socket && v['tcpmux-master'] === undefined && (perConnection || mode === 'accept')) {
+    report('missing-socket', 'mode', `mode ${mode} needs a "socket" to listen on`);
+  }
+  if (flags.has('wait') && !perConnection) report('bad-flag', 'flags', 'flag "wait" applies to inetd components only');
+  if (flags.has('resolve') && !flags.has('sockenv')) ctx.diags.warning('flag-without-effect', `${where}: flag "resolve" has no effect without "sockenv"`, at('flags'));
+
+  const prerequisites = v.prerequisites === 'all' ? before.map((c) => c.tag) : (v.prerequisites ?? []);
+  const isMaster = internal === 'tcpmux';
+  // Even a component with errors is returned (best effort), so the cross-reference checks
+  // still run and every problem is reported in one go; loadConfig returns no config then.
+
+  return {
+    tag,
+    location: s.location,
+    mode,
+    flags,
+    ...processSettings(v),
+    ...(v.command !== undefined ? { command: v.command } : {}),
+    ...(argv ? { argv } : {}),
+    ...(v.program !== undefined ? { program: v.program } : {}),
+    prerequisites,
+    dependents: v.dependents ?? [],
+    ...(v.socket ? { socket: v.socket } : {}),
+    socketType: 'stream',
+    ...(v.service !== undefined ? { service: v.service } : {}),
+    ...(internal ? { internal } : {}),
+    ...(v['tcpmux-master'] !== undefined ? { tcpmuxMaster: v['tcpmux-master'] } : {}),
+    ...(isMaster ? { tcpmux: tcpmuxSettings(v, defaults.tcpmux) } : {}),
+    ...(v['max-instances'] !== undefined ? { maxInstances: v['max-instances'] } : {}),
+    ...(v['max-instances-message'] !== undefined ? { maxInstancesMessage: v['max-instances-message'] } : {}),
+    ...(v['max-rate'] !== undefined ? { maxRate: v['max-rate'] } : {}),
+    ...(v['max-ip-connections'] !== undefined ? { maxIpConnections: v['max-ip-connections'] } : {}),
+    ...(v['max-ip-connections-message'] !== undefined ? { maxIpConnectionsMessage: v['max-ip-connections-message'] } : {}),
+    ...(v['access-denied-message'] !== undefined ? { accessDeniedMessage: v['access-denied-message'] } : {}),
+    ...(v.acl ? { acl: v.acl } : {}),
+    ...(v['list-acl'] ? { listAcl: v['list-acl'] } : {}),
+    ...(v['admin-acl'] ? { adminAcl: v['admin-acl'] } : {}),
+    ...(v['remove-file'] !== undefined ? { removeFile: v['remove-file'] } : {}),
+    returnCodes: v['return-code'] ?? [],
+    ...(v.stdout ? { stdout: v.stdout } : {}),
+    ...(v.stderr ? { stderr: v.stderr } : {}),
+    respawn: readRespawn(v.respawn, ctx, defaults.respawn),
+    shutdownTimeoutMs: v['shutdown-timeout'] ?? defaults.shutdownTimeoutMs,
+    statementLocations: locations,
+  };
+}
+
+function processSettings(v: BlockValues<typeof GLOBAL_STATEMENTS> | ComponentValues): ProcessSettings {
+  return {
+    ...(v.user !== undefined ? { user: v.user } : {}),
+    ...(v.group !== undefined ? { group: v.group } : {}),
+    ...(v.allgroups !== undefined ? { allgroups: v.allgroups } : {}),
+    ...(v.umask !== undefined ? { umask: v.umask } : {}),
+    ...(v.limits !== undefined ? { limits: v.limits } : {}),
+    ...(v.env !== undefined ? { env: v.env } : {}),
+    ...('chdir' in v && v.chdir !== undefined ? { chdir: v.chdir } : {}),
+  };
+}
+
+function tcpmuxSettings(v: BlockValues<typeof GLOBAL_STATEMENTS> | ComponentValues, base: TcpmuxSettings): TcpmuxSettings {
+  return {
+    maxLineBytes: v['tcpmux-line-max'] ?? base.maxLineBytes,
+    timeoutMs: v['tcpmux-timeout'] ?? base.timeoutMs,
+  };
+}
+
+function readRespawn(s: StatementNode | undefined, ctx: BuildContext, base: RespawnPolicy): RespawnPolicy {
+  if (!s) return base;
+  if (s.values.length > 0) badValue(ctx, s.values[0]!, '"respawn" takes no value: respawn { … }');
+  const { values: r } = readBlock(s.block ?? [], RESPAWN_STATEMENTS, ctx, 'respawn');
+  const policy: RespawnPolicy = {
+    initialDelayMs: r['initial-delay'] ?? base.initialDelayMs,
+    factor: r.factor ?? base.factor,
+    maxDelayMs: r['max-delay'] ?? base.maxDelayMs,
+    jitter: r.jitter ?? base.jitter,
+    windowMs: r.window ?? base.windowMs,
+    limit: r.limit ?? base.limit,
+    sleepMs: r.sleep ?? base.sleepMs,
+  };
+  if (policy.maxDelayMs < policy.initialDelayMs) ctx.diags.error('bad-value', '"max-delay" is shorter than "initial-delay"', s.location);
+  return policy;
+}
+
+function collectDefacls(list: readonly Acl[], ctx: BuildContext): Map<string, Acl> {
+  const defacls = new Map<string, Acl>();
+  for (const acl of list) {
+    const name = acl.name ?? '';
+    const first = defacls.get(name);
+    if (first) {
+      ctx.diags.error('duplicate-name', `defacl "${name}" is defined twice`, acl.location, [{ message: 'first defined here', location: first.location }]);
+    } else defacls.set(name, acl);
+  }
+  return defacls;
+}
+
+function buildControl(s: StatementNode, ctx: BuildContext): ControlSettings {
+  const { values: c } = readBlock(s.block ?? [], CONTROL_STATEMENTS, ctx, 'control');
+  return {
+    location: s.location,
+    ...(c.socket ? { socket: c.socket } : {}),
+    ...(c.acl ? { acl: c.acl } : {}),
+    ...(c['admin-acl'] ? { adminAcl: c['admin-acl'] } : {}),
+    ...(c['user-acl'] ? { userAcl: c['user-acl'] } : {}),
+  };
+}
+
+function buildSyslog(s: StatementNode, ctx: BuildContext): SyslogSettings {
+  const { values: l } = readBlock(s.block ?? [], SYSLOG_STATEMENTS, ctx, 'syslog');
+  return {
+    ...(l.facility !== undefined ? { facility: l.facility } : {}),
+    ...(l.tag !== undefined ? { tag: l.tag } : {}),
+    ...(l.dev !== undefined ? { dev: l.dev } : {}),
+  };
+}
