@@ -42,19 +42,22 @@ function run(text: string, file: string, startRule: 'File' | 'Value'): ParseResu
     const line = before.split('\n').length;
     return { line, column: offset - before.lastIndexOf('\n') };
   };
+  const warningDiagnostics = (): Diagnostic[] =>
+    [...warnings].map(([offset, message]) => {
+      const { line, column } = lineOf(offset);
+      return { rule: 'syntax', severity: 'warning', message, location: locate(offset, line, column), notes: [] };
+    });
   try {
     const tree = parse(text, {
       grammarSource: file,
       startRule,
       locate,
+      // `#line N` without a file keeps the name an earlier directive set, as grecs does.
       lineDirective: (offset: number, physLine: number, line: number, name?: string) =>
-        directives.set(offset, { offset, physLine, line, file: name }),
+        directives.set(offset, { offset, physLine, line, file: name ?? locate(offset, physLine, 1).file }),
       warn: (offset: number, message: string) => warnings.set(offset, message),
     });
-    for (const [offset, message] of warnings) {
-      const { line, column } = lineOf(offset);
-      diagnostics.push({ rule: 'syntax', severity: 'warning', message, location: locate(offset, line, column), notes: [] });
-    }
+    diagnostics.push(...warningDiagnostics());
     return { file: tree as FileNode, diagnostics };
   } catch (error) {
     if (!(error instanceof PeggySyntaxError)) throw error;
@@ -66,6 +69,7 @@ function run(text: string, file: string, startRule: 'File' | 'Value'): ParseResu
       location: locate(start.offset, start.line, start.column),
       notes: [],
     });
+    diagnostics.push(...warningDiagnostics());
     return { file: null, diagnostics };
   }
 }
@@ -77,7 +81,8 @@ function describeSyntaxError(error: PeggySyntaxError, text: string): string {
   const wanted = [...new Set(error.expected.map(describeExpectation))].filter((e) => e !== '"#"').sort();
   const list = wanted.length <= 1 ? (wanted[0] ?? 'nothing') : `${wanted.slice(0, -1).join(', ')} or ${wanted.at(-1)}`;
   const word = /^[A-Za-z0-9_.*/:@-]+/.exec(text.slice(error.location.start.offset))?.[0];
-  const found = error.found === null ? 'end of file' : error.found === '\n' ? 'end of line' : `"${word ?? error.found}"`;
+  const shown = word ?? error.found;
+  const found = error.found === null ? 'end of file' : error.found === '\n' ? 'end of line' : shown?.includes('"') ? `'${shown}'` : `"${shown}"`;
   return `syntax error: expected ${list}, found ${found}`;
 }
 
