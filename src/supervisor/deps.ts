@@ -10,7 +10,7 @@ export interface DependencyNode {
 }
 
 export interface DependencyGraph {
-  /** Tags in config order (first definition wins for duplicates). */
+  /** Tags in config order. */
   readonly tags: readonly string[];
   /** Direct prerequisites of each tag, `dependents` merged in; unknown tags dropped. */
   readonly prerequisites: ReadonlyMap<string, readonly string[]>;
@@ -24,8 +24,9 @@ export interface DependencyGraph {
  */
 export type DependencyOrder = { readonly ok: true; readonly order: readonly string[] } | { readonly ok: false; readonly cycles: readonly (readonly string[])[] };
 
-// Merge `dependents` into prerequisites. References to undefined components are dropped here;
-// config/checks reports them.
+// Merge `dependents` into prerequisites. References to undefined components are dropped here
+// (config/checks reports them); a repeated tag merges into its first position, as pies merges
+// same-tag blocks.
 export function buildDependencyGraph(nodes: readonly DependencyNode[]): DependencyGraph {
   const tags: string[] = [];
   const prerequisites = new Map<string, string[]>();

@@ -309,7 +309,7 @@ function respawnNow(state: ComponentState, _event: TimerEvent, ctx: StepContext)
 }
 
 // Restart = stop then start: remember the start and act on it once the process is gone.
-function queueStart(state: ComponentState, _event: StartEvent, ctx: StepContext): StepResult {
+function queueStart(state: ComponentState, _event: StartEvent, _ctx: StepContext): StepResult {
   if (state.startPending === true) return same(state);
   return { state: { ...state, startPending: true }, effects: NO_EFFECTS };
 }

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { DEFAULT_RESPAWN_POLICY, type RespawnPolicy } from '../../../src/config/model.js';
+import type { RespawnPolicy } from '../../../src/config/model.js';
 import {
   MAX_START_HISTORY,
   baseDelayMs,
@@ -44,7 +44,7 @@ test('baseDelayMs grows by factor from the initial delay and is capped', () => {
     [10_000, 1_000],
   ];
   for (const [n, expected] of table) assert.equal(baseDelayMs(n, POLICY), expected, `n=${n}`);
-  assert.equal(baseDelayMs(10_000, DEFAULT_RESPAWN_POLICY), 0, 'a zero initial delay never becomes NaN');
+  assert.equal(baseDelayMs(10_000, { ...POLICY, initialDelayMs: 0, factor: 10 }), 0, 'a zero initial delay never becomes NaN');
   assert.equal(baseDelayMs(3, { ...POLICY, factor: 1 }), 100);
 });
 
