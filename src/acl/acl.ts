@@ -19,7 +19,10 @@ export interface AclDecision {
    * `entry` says `acl a`, and `a` allowed because of an entry saying `acl b`, … → `['a', 'b']`.
    */
   readonly path: readonly string[];
-  /** `trail[i]` is the entry of defacl `path[i]` that allowed (shorter when a reference was broken). */
+  /**
+   * `trail[i]` is the entry of defacl `path[i]` that decided: the one that allowed, or the one
+   * whose reference was broken (so `trail` is one shorter than `path` after a broken reference).
+   */
   readonly trail: readonly AclEntry[];
   /** Set when the answer is a forced `deny` rather than what an entry says. */
   readonly failClosed?: FailClosedReason;
@@ -41,14 +44,15 @@ export interface ChainDecision {
   readonly results: readonly AclDecision[];
 }
 
-// Longer `acl NAME` chains than this are certainly a mistake; refusing them bounds recursion.
+// A defacl whose `acl NAME` references nest deeper than this is refused (fail closed):
+// no sane config comes near it, and it bounds recursion when deciding.
 export const MAX_ACL_DEPTH = 32;
 
 // Compile `acl` once (at config load) so that each connection costs one address parse plus
 // one BlockList lookup per entry. References through `defacls` are compiled with it.
 export function compileAcl(acl: Acl, defacls: ReadonlyMap<string, Acl>): CompiledAcl {
-  const compiler: Compiler = { defacls, done: new Map() };
-  const root = compileNode(acl, acl.name === undefined ? [] : [acl.name], compiler);
+  const compiler: Compiler = { defacls, done: new Map(), cyclic: new Map(), heights: new Map() };
+  const root = compileNode(acl, compiler);
   return {
     name: acl.name,
     decide: (peer) => evaluate(root, probeOf(peer), { memo: undefined }),
@@ -98,8 +102,11 @@ export function describeDecision(d: AclDecision): string {
 
 interface Compiler {
   readonly defacls: ReadonlyMap<string, Acl>;
-  /** Each defacl is compiled once; a finished node only points at finished nodes, so no cycles. */
+  /** Each usable defacl is compiled once and shared. */
   readonly done: Map<string, CompiledNode>;
+  readonly cyclic: Map<string, boolean>;
+  /** Nesting height of acyclic defacls, capped at MAX_ACL_DEPTH + 1. */
+  readonly heights: Map<string, number>;
 }
 
 interface CompiledNode {
@@ -121,11 +128,11 @@ interface CompiledEntry {
   readonly sub: SubAcl | undefined;
 }
 
-function compileNode(acl: Acl, stack: readonly string[], c: Compiler): CompiledNode {
-  return { entries: acl.entries.map((e) => compileEntry(e, stack, c)) };
+function compileNode(acl: Acl, c: Compiler): CompiledNode {
+  return { entries: acl.entries.map((e) => compileEntry(e, c)) };
 }
 
-function compileEntry(entry: AclEntry, stack: readonly string[], c: Compiler): CompiledEntry {
+function compileEntry(entry: AclEntry, c: Compiler): CompiledEntry {
   const allow = entry.action === 'allow';
   let anySource = entry.from === undefined;
   let v4: BlockList | undefined;
@@ -157,7 +164,7 @@ function compileEntry(entry: AclEntry, stack: readonly string[], c: Compiler): C
         assertNever(item);
     }
   }
-  const sub = entry.acl === undefined ? undefined : compileRef(entry.acl, stack, c);
+  const sub = entry.acl === undefined ? undefined : compileRef(entry.acl, c);
   return { entry, allow, anySource, v4, v6, unix, sub };
 }
 
@@ -171,16 +178,74 @@ function ruleOf(item: Extract<AclAddress, { kind: 'cidr' }>): { family: 4 | 6; a
   return item;
 }
 
-function compileRef(name: string, stack: readonly string[], c: Compiler): SubAcl {
-  if (stack.includes(name)) return { ok: false, name, reason: 'acl-cycle' };
-  const finished = c.done.get(name);
-  if (finished !== undefined) return { ok: true, name, node: finished };
+// Whether a reference is usable depends only on the defacl it names, never on the route
+// by which compilation reached it, so `tpiesctl acl test` and the daemon always agree.
+// Config checks reject undefined names and cycles; here they only have to fail closed.
+// A reference to a defacl on a reference cycle is refused outright (even where the cycle
+// would not be reached for some peers); so is one whose nesting exceeds MAX_ACL_DEPTH.
+// What remains is a DAG, so evaluation always terminates, with bounded recursion.
+function compileRef(name: string, c: Compiler): SubAcl {
   const acl = c.defacls.get(name);
   if (acl === undefined) return { ok: false, name, reason: 'undefined-acl' };
-  if (stack.length >= MAX_ACL_DEPTH) return { ok: false, name, reason: 'acl-too-deep' };
-  const node = compileNode(acl, [...stack, name], c);
-  c.done.set(name, node);
+  if (isCyclic(name, c)) return { ok: false, name, reason: 'acl-cycle' };
+  if (heightOf(name, c) > MAX_ACL_DEPTH) return { ok: false, name, reason: 'acl-too-deep' };
+  let node = c.done.get(name);
+  if (node === undefined) {
+    node = compileNode(acl, c);
+    c.done.set(name, node);
+  }
   return { ok: true, name, node };
+}
+
+// The defined defacls that `name` refers to.
+function refsOf(name: string, c: Compiler): string[] {
+  const refs = new Set<string>();
+  for (const e of c.defacls.get(name)?.entries ?? []) if (e.acl !== undefined && c.defacls.has(e.acl)) refs.add(e.acl);
+  return [...refs];
+}
+
+// Can `name` reach itself through references? (An explicit work list: no recursion.)
+function isCyclic(name: string, c: Compiler): boolean {
+  const known = c.cyclic.get(name);
+  if (known !== undefined) return known;
+  const seen = new Set<string>();
+  const queue = refsOf(name, c);
+  let found = false;
+  while (queue.length > 0 && !found) {
+    const next = queue.pop()!;
+    if (next === name) found = true;
+    else if (!seen.has(next)) {
+      seen.add(next);
+      queue.push(...refsOf(next, c));
+    }
+  }
+  c.cyclic.set(name, found);
+  return found;
+}
+
+// Longest chain of usable references below an acyclic defacl, counting itself: a leaf is 1.
+// Iterative post-order over the acyclic part (references to cyclic defacls are dead ends).
+function heightOf(start: string, c: Compiler): number {
+  const cap = MAX_ACL_DEPTH + 1;
+  const stack: { name: string; kids: string[]; next: number }[] = [];
+  const push = (name: string): void => {
+    stack.push({ name, kids: refsOf(name, c).filter((k) => !isCyclic(k, c)), next: 0 });
+  };
+  if (!c.heights.has(start)) push(start);
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1]!;
+    const kid = top.kids[top.next];
+    if (kid !== undefined) {
+      top.next++;
+      if (!c.heights.has(kid)) push(kid);
+      continue;
+    }
+    let height = 1;
+    for (const k of top.kids) height = Math.max(height, 1 + (c.heights.get(k) ?? cap));
+    c.heights.set(top.name, Math.min(height, cap));
+    stack.pop();
+  }
+  return c.heights.get(start) ?? cap;
 }
 
 // ---- evaluation --------------------------------------------------------------------------
