@@ -3,6 +3,7 @@
 // stop in reverse order, shutdown components last (pies manual §6.1, §6.5).
 import type { Component, Config } from '../config/model.js';
 import type { Logger } from '../log/logger.js';
+import { detach } from '../log/detach.js';
 import { ComponentRunner, type Launch, type RunExitAction } from './component.js';
 import { type DependencyGraph, buildDependencyGraph, dependentsOf, startOrder } from './deps.js';
 import { type ComponentState, policyOf } from './states.js';
@@ -124,7 +125,7 @@ export class Supervisor {
 
   // A shutdown component gets the shutdown timeout, then the usual TERM/KILL.
   async #bounded(r: ComponentRunner): Promise<void> {
-    const timer = setTimeout(() => void r.stop('shutdown'), r.policy.shutdownTimeoutMs);
+    const timer = setTimeout(() => detach(r.stop('shutdown'), this.#deps.log, 'shutdown component'), r.policy.shutdownTimeoutMs);
     await r.whenIdle();
     clearTimeout(timer);
   }
@@ -157,6 +158,17 @@ export class Supervisor {
     for (const d of dependents) this.#pending.add(d);
     this.#startReady();
     return true;
+  }
+
+  /**
+   * Apply a reload: components to stop or restart go first (their processes end), then the
+   * new config's runners are made and the started and restarted ones start when ready.
+   */
+  async reconfigure(config: Config, stop: readonly string[], start: readonly string[]): Promise<void> {
+    await this.remove(stop);
+    this.load(config);
+    for (const tag of start) if (this.#runners.has(tag) && this.#components.get(tag)?.mode !== 'shutdown') this.#pending.add(tag);
+    this.#startReady();
   }
 
   /** Stop and forget components no longer configured (reload). */
