@@ -3,4 +3,4 @@
 import { runTpies } from '../cli/tpies.js';
 import { processIo } from '../cli/io.js';
 
-process.exitCode = await runTpies(process.argv.slice(2), processIo());
+process.exit(await runTpies(process.argv.slice(2), processIo()));

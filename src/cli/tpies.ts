@@ -6,6 +6,10 @@ import { formatDiagnostics, loadConfig, type LoadConfigResult } from '../config/
 import { dumpConfig } from '../config/dump.js';
 import { type TpiesOptions, TPIES_USAGE, parseTpiesArgs } from './args.js';
 import type { CliIo } from './io.js';
+import { type Daemon, startDaemon } from '../daemon.js';
+import { createLogger, defaultLogFormat } from '../log/logger.js';
+import { handleSignals } from '../signals.js';
+import { spawnChild } from '../supervisor/spawn.js';
 
 // Run tpies with `argv` (no node/script names); resolves to the process exit code.
 export async function runTpies(argv: readonly string[], io: CliIo): Promise<number> {
@@ -25,21 +29,84 @@ export async function runTpies(argv: readonly string[], io: CliIo): Promise<numb
       io.stdout(`tpies ${packageVersion()}\n`);
       return EXIT.OK;
     case 'lint':
-    case 'dump-config':
-    case 'run': {
+    case 'dump-config': {
       const loaded = await load(options, io);
       if (!loaded.config) return EXIT.CONFIG;
-      if (options.action === 'lint') return EXIT.OK;
-      io.stdout(dumpConfig(loaded.config));
+      if (options.action === 'dump-config') io.stdout(dumpConfig(loaded.config));
       return EXIT.OK;
     }
+    case 'run':
+      return options.daemon ? detachDaemon(argv, io) : runDaemon(options, io);
   }
+}
+
+// Run the supervisor in the foreground until it is stopped.
+async function runDaemon(options: TpiesOptions, io: CliIo): Promise<number> {
+  const logger = createLogger({
+    level: options.logLevel,
+    format: options.logFormat ?? defaultLogFormat(process.stderr.isTTY),
+    ...(options.logFile !== undefined ? { file: options.logFile } : {}),
+  });
+  const log = logger.log;
+  let daemon: Daemon;
+  try {
+    daemon = await startDaemon({
+      configFile: configPath(options, io),
+      syntax: options.syntax,
+      includeDirs: options.includeDirs,
+      log,
+      reopenLog: () => logger.reopen(),
+      ...(options.pidfile !== undefined ? { pidfile: options.pidfile } : {}),
+    });
+  } catch (error) {
+    if (!(error instanceof PiesError)) throw error;
+    io.stderr(error.code === 'ERR_CONFIG_INVALID' ? `${error.message}\n` : `tpies: ${error.message}\n`);
+    return error.exitCode;
+  }
+  const unhandle = handleSignals(daemon, log);
+  // A bug must not leave children behind: stop them, then exit 70 (crash-only).
+  const onCrash = (error: unknown): void => {
+    log.fatal({ err: error instanceof Error ? (error.stack ?? error.message) : String(error) }, 'internal error');
+    logger.flush();
+    daemon.stop().finally(() => process.exit(EXIT.SOFTWARE));
+  };
+  process.on('uncaughtException', onCrash);
+  process.on('unhandledRejection', onCrash);
+  await daemon.stopped;
+  unhandle();
+  process.off('uncaughtException', onCrash);
+  process.off('unhandledRejection', onCrash);
+  logger.flush();
+  return EXIT.OK;
+}
+
+// --daemon: start a detached foreground copy of ourselves and return at once.
+function detachDaemon(argv: readonly string[], io: CliIo): number {
+  const script = process.argv[1] ?? '';
+  const child = spawnChild({
+    file: process.execPath,
+    args: [...process.execArgv, script, ...argv.filter((a) => a !== '--daemon'), '--foreground'],
+    env: Object.fromEntries(Object.entries(io.env).filter((e): e is [string, string] => e[1] !== undefined)),
+    cwd: io.cwd,
+    stdin: 'ignore',
+    stdout: 'ignore',
+    stderr: 'ignore',
+  });
+  if (child.pid === undefined) {
+    io.stderr('tpies: cannot start the daemon process\n');
+    return EXIT.OSERR;
+  }
+  io.stdout(`${child.pid}\n`);
+  return EXIT.OK;
+}
+
+function configPath(options: TpiesOptions, io: CliIo): string {
+  return path.isAbsolute(options.configFile) ? options.configFile : path.relative(io.cwd, path.resolve(io.cwd, options.configFile)) || options.configFile;
 }
 
 // Load the config and print every diagnostic (warnings too) to stderr.
 async function load(options: TpiesOptions, io: CliIo): Promise<LoadConfigResult> {
-  const file = path.isAbsolute(options.configFile) ? options.configFile : path.relative(io.cwd, path.resolve(io.cwd, options.configFile));
-  const loaded = await loadConfig(file, { syntax: options.syntax, includeDirs: options.includeDirs });
+  const loaded = await loadConfig(configPath(options, io), { syntax: options.syntax, includeDirs: options.includeDirs });
   const text = formatDiagnostics(loaded.diagnostics, loaded.sources);
   if (text) io.stderr(text);
   return loaded;

@@ -1,0 +1,144 @@
+// The config pipeline's golden corpus (loadConfig: load → build → checks): each
+// golden/ok/NAME.conf must build to NAME.model.json (warnings, if any, in NAME.warn.txt)
+// and each golden/bad/NAME.conf must be refused with exactly NAME.err.txt, and with the
+// rules its "# rules:" header names. UPDATE_GOLDEN=1 rewrites the expectations.
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { formatDiagnostics, loadConfig } from '../../src/config/index.js';
+import { serializeModel } from '../helpers/model-json.js';
+
+const GOLDEN = fileURLToPath(new URL('./golden/', import.meta.url));
+const UPDATE = process.env['UPDATE_GOLDEN'] === '1';
+// Named ports resolve against this file, not the host's /etc/services.
+const SERVICES = 'services';
+
+function confFiles(dir: string): string[] {
+  return readdirSync(join(GOLDEN, dir))
+    .filter((f) => f.endsWith('.conf'))
+    .sort();
+}
+
+// Compares `actual` with the golden file, or rewrites it under UPDATE_GOLDEN=1. An
+// expectation of '' means "no file": it is deleted on update and must be absent otherwise.
+function golden(relative: string, actual: string): void {
+  const full = join(GOLDEN, relative);
+  if (UPDATE) {
+    if (actual !== '') writeFileSync(full, actual);
+    else if (existsSync(full)) unlinkSync(full);
+    return;
+  }
+  if (actual !== '' && !existsSync(full)) assert.fail(`${relative} is missing; run with UPDATE_GOLDEN=1 to create it`);
+  const expected = existsSync(full) ? readFileSync(full, 'utf8') : '';
+  assert.equal(actual, expected, `${relative} differs; run with UPDATE_GOLDEN=1 if the change is intended`);
+}
+
+// File names in diagnostics are relative to golden/, so the expectations do not depend on
+// where the repository lives or where the test runner was started.
+before(() => process.chdir(GOLDEN));
+
+function load(relative: string) {
+  return loadConfig(relative, { servicesFile: SERVICES });
+}
+
+// The rule ids a bad file declares in its "# rules: a, b" header.
+function declaredRules(relative: string): string[] {
+  const header = /^# rules: (.+)$/m.exec(readFileSync(join(GOLDEN, relative), 'utf8'));
+  assert.ok(header, `${relative} needs a "# rules: RULE, …" header naming what it tests`);
+  return header[1]!.split(',').map((r) => r.trim()).sort();
+}
+
+describe('config golden corpus: ok', () => {
+  for (const name of confFiles('ok')) {
+    const base = name.slice(0, -'.conf'.length);
+    test(name, async () => {
+      const result = await load(`ok/${name}`);
+      const errors = result.diagnostics.filter((d) => d.severity === 'error');
+      assert.deepEqual(errors, [], formatDiagnostics(errors, result.sources));
+      assert.ok(result.config, 'a config without errors must be returned');
+      const model = serializeModel(result.config, { files: { relativeTo: GOLDEN } });
+      golden(`ok/${base}.model.json`, `${JSON.stringify(model, null, 2)}\n`);
+      golden(`ok/${base}.warn.txt`, formatDiagnostics(result.diagnostics, result.sources));
+    });
+  }
+});
+
+describe('config golden corpus: bad', () => {
+  for (const name of confFiles('bad')) {
+    const base = name.slice(0, -'.conf'.length);
+    test(name, async () => {
+      const relative = `bad/${name}`;
+      const result = await load(relative);
+      assert.equal(result.config, null, 'a config with errors must not be returned');
+      const errors = result.diagnostics.filter((d) => d.severity === 'error');
+      assert.ok(errors.length > 0);
+      for (const d of errors) assert.ok(d.location, `every error is located: ${d.rule}: ${d.message}`);
+      assert.deepEqual([...new Set(errors.map((d) => d.rule))].sort(), declaredRules(relative), formatDiagnostics(result.diagnostics, result.sources));
+      golden(`bad/${base}.err.txt`, formatDiagnostics(result.diagnostics, result.sources));
+    });
+  }
+});
+
+// The issue's "done when": three different mistakes, all three reported, each located.
+test('three-mistakes.conf reports three different errors, each with file:line:col', async () => {
+  const result = await load('bad/three-mistakes.conf');
+  assert.equal(result.config, null);
+  const errors = result.diagnostics.filter((d) => d.severity === 'error');
+  assert.equal(errors.length, 3, formatDiagnostics(result.diagnostics, result.sources));
+  assert.equal(new Set(errors.map((d) => d.rule)).size, 3, 'three different kinds of mistake');
+  assert.equal(new Set(errors.map((d) => d.location?.line)).size, 3, 'on three different lines');
+  const text = formatDiagnostics(result.diagnostics, result.sources);
+  const heads = text.split('\n').filter((l) => /^bad\/three-mistakes\.conf:\d+:\d+: error: /.test(l));
+  assert.equal(heads.length, 3, text);
+  assert.match(text, /\n3 errors\n$/);
+});
+
+// ---- known bugs in src/: todo until fixed (they pass, and so turn into plain tests, then) ----
+
+async function loadText(text: string) {
+  const dir = mkdtempSync(join(tmpdir(), 'tpies-golden-'));
+  try {
+    writeFileSync(join(dir, 'x.conf'), text);
+    return await loadConfig(join(dir, 'x.conf'), { servicesFile: SERVICES });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const inetd = (tag: string, socket: string): string => `component ${tag} {\n    mode inetd;\n    socket "${socket}";\n    command /bin/cat;\n}\n`;
+
+describe('known bugs (todo)', () => {
+  // Node listens on "::" dual-stack (IPV6_V6ONLY off, the Linux default), so the second
+  // listener fails with EADDRINUSE at startup although --lint said the config was fine.
+  test('socket-conflict: inet6 [::] and inet 0.0.0.0 on one port conflict', { todo: 'src/config/checks/socket-conflict.ts: overlaps() never matches across families' }, async () => {
+    const result = await loadText(inetd('a', 'inet6://[::]:7000') + inetd('b', 'inet://0.0.0.0:7000'));
+    assert.equal(result.config, null);
+    assert.deepEqual(result.diagnostics.map((d) => d.rule), ['socket-conflict']);
+  });
+
+  test('socket-conflict: the control socket and a component on one socket conflict', { todo: 'src/config/checks/socket-conflict.ts looks at components only, not control.socket' }, async () => {
+    const result = await loadText(`control {\n    socket inet://127.0.0.1:7000;\n}\n${inetd('a', 'inet://127.0.0.1:7000')}`);
+    assert.equal(result.config, null);
+    assert.deepEqual(result.diagnostics.map((d) => d.rule), ['socket-conflict']);
+  });
+
+  // src/acl/acl.ts says "Config checks reject undefined names and cycles", but no check
+  // rejects a cycle: the config lints clean and the ACL then fails closed at run time.
+  test('defacls that refer to each other in a cycle are an error', { todo: 'src/config/checks/: no check reports ACL reference cycles' }, async () => {
+    const result = await loadText('defacl a {\n    allow acl b;\n}\ndefacl b {\n    allow acl a;\n}\ncomponent x {\n    command /bin/true;\n    acl a;\n}\n');
+    assert.equal(result.config, null);
+    assert.ok(result.diagnostics.some((d) => d.severity === 'error' && /cycle/.test(d.message)), JSON.stringify(result.diagnostics));
+  });
+
+  // "::1:7000" is itself an IPv6 address; splitting at the last colon is a guess, and the
+  // parser's own message says IPv6 addresses go in brackets.
+  test('inet6 URL with an unbracketed address is refused', { todo: 'src/inetd/socket-address.ts: parseInet splits "::1:7000" at the last colon and accepts it' }, async () => {
+    const result = await loadText(inetd('a', 'inet6://::1:7000'));
+    assert.equal(result.config, null);
+    assert.match(result.diagnostics[0]?.message ?? '', /brackets/);
+  });
+});
+
