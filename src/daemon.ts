@@ -10,6 +10,9 @@ import type { Logger } from './log/logger.js';
 import { type Launcher, childBaseEnv, createLauncher } from './supervisor/launch.js';
 import { type Plan, planReload } from './supervisor/plan.js';
 import { type ComponentStatus, Supervisor } from './supervisor/supervisor.js';
+import type { Component } from './config/model.js';
+import { launchWithListeningSocket } from './inetd/accept-mode.js';
+import { Network } from './inetd/network.js';
 
 export interface DaemonOptions extends LoadConfigOptions {
   readonly configFile: string;
@@ -38,6 +41,10 @@ export interface Daemon {
   /** Resolves once the daemon has stopped. */
   readonly stopped: Promise<void>;
   readonly supervisor: Supervisor;
+  /** Where an inetd component listens (the real port when configured as port 0). */
+  addressOf(tag: string): ReturnType<Network['addressOf']>;
+  /** Live per-connection processes of an inetd component. */
+  instances(tag: string): number;
 }
 
 // Start tpies in-process; throws PiesError (ERR_CONFIG_INVALID, ERR_PIDFILE) when it cannot.
@@ -52,14 +59,21 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const baseEnv = childBaseEnv(options.env ?? process.env);
   let launcher: Launcher = createLauncher({ config, log, baseEnv });
   const byTag = (tag: string) => config.components.find((c) => c.tag === tag);
+  const network = new Network({ log });
+  const launch = (component: Component) => () =>
+    component.mode === 'accept' && component.socket
+      ? launchWithListeningSocket(component.socket, (fd) => launcher.launch(component, { stdin: fd, stdout: fd }))
+      : launcher.launch(component);
   const supervisor = new Supervisor({
     log,
-    launcher: (component) => () => launcher.launch(component),
+    launcher: launch,
+    externalReady: (tag) => network.listening(tag),
     runExitAction: (command, env) => {
       const component = byTag(env.PIES_COMPONENT ?? '');
       if (component) launcher.runExitAction(component, command, env);
     },
   });
+  await network.apply(config, launcher);
   supervisor.load(config);
   log.info({ config: options.configFile, components: config.components.length }, 'tpies started');
   await supervisor.start();
@@ -82,6 +96,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     supervisor,
     stopped,
     status: () => supervisor.status(),
+    addressOf: (tag) => network.addressOf(tag),
+    instances: (tag) => network.instances(tag),
     async planReload() {
       const result = await attempt();
       return 'errors' in result ? { ok: false, errors: result.errors } : { ok: true, plan: result.plan };
@@ -99,6 +115,9 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         const tags = (action: string) => plan.entries.filter((e) => e.action === action).map((e) => e.tag);
         config = next;
         launcher = createLauncher({ config, log, baseEnv });
+        // Listeners first, so new components waiting on inetd prerequisites find them bound.
+        const failures = await network.apply(config, launcher);
+        for (const f of failures) log.error({ component: f.tag, socket: f.socket }, 'reload could not bind; retrying');
         await supervisor.reconfigure(config, [...tags('stop'), ...tags('restart')], [...tags('start'), ...tags('restart')]);
         log.info({ started: tags('start').length, stopped: tags('stop').length, restarted: tags('restart').length, kept: tags('keep').length }, 'config reloaded');
         return { ok: true, plan };
@@ -110,7 +129,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       stopping ??= (async () => {
         log.info({}, 'tpies stopping');
         await reloading;
-        await supervisor.stop();
+        await Promise.all([network.close(config.shutdownTimeoutMs), supervisor.stop()]);
         if (pidfile !== undefined) releasePidfile(pidfile);
         log.info({}, 'tpies stopped');
         resolveStopped();

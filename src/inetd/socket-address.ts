@@ -3,7 +3,8 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import type { SocketAddress } from '../config/model.js';
 
-export type ParsedSocketAddress = { readonly address: SocketAddress } | { readonly error: string };
+/** `unsupported` marks what pies has and tpies refuses on purpose (udp), as opposed to a mistake. */
+export type ParsedSocketAddress = { readonly address: SocketAddress } | { readonly error: string; readonly unsupported?: true };
 
 const UNIX_SCHEMES = new Set(['unix', 'local', 'file']);
 const UNIX_ARGS = new Set(['user', 'group', 'mode', 'umask']);
@@ -15,7 +16,7 @@ export function parseSocketAddress(url: string, services: ReadonlyMap<string, nu
   const scheme = m[1]!.toLowerCase();
   const proto = m[2]?.toLowerCase();
   const rest = m[3]!;
-  if (proto !== undefined && proto !== 'tcp') return { error: `protocol "${proto}" is not supported: tpies serves stream (tcp) sockets only` };
+  if (proto !== undefined && proto !== 'tcp') return { error: `protocol "${proto}" is not supported: tpies serves stream (tcp) sockets only`, unsupported: true };
   if (scheme === 'inet' || scheme === 'inet6') return parseInet(url, scheme === 'inet6' ? 6 : 4, rest, services);
   if (UNIX_SCHEMES.has(scheme)) return parseUnix(url, rest);
   return { error: `unknown socket scheme "${scheme}" (expected inet, inet6 or unix)` };
@@ -31,11 +32,13 @@ function parseInet(url: string, family: 4 | 6, rest: string, services: ReadonlyM
     if (!isIPv6(host)) return { error: `"${host}" in ${url} is not an IPv6 address` };
     family = 6;
   } else {
-    const colon = rest.lastIndexOf(':');
+    // An IPv6 address has colons of its own, so where it ends and the port begins is a
+    // guess ("::1:7000" is itself an address): refuse rather than split at the last colon.
+    if (rest.indexOf(':') !== rest.lastIndexOf(':')) return { error: `IPv6 addresses go in brackets: inet6://[ADDR]:PORT, not ${url}` };
+    const colon = rest.indexOf(':');
     host = colon === -1 ? rest : rest.slice(0, colon);
     portText = colon === -1 ? '' : rest.slice(colon + 1);
-    if (family === 6 && host !== '' && !isIPv6(host)) return { error: `IPv6 addresses go in brackets: inet6://[${host}]:PORT` };
-    if (isIPv6(host) && family === 4) return { error: `"${host}" is an IPv6 address: write inet6://[${host}]:PORT` };
+    if (family === 6 && host !== '' && !isIPv6(host)) return { error: `"${host}" in ${url} is not an IPv6 address (IPv6 addresses go in brackets: inet6://[ADDR]:PORT)` };
   }
   if (host === '') host = family === 6 ? '::' : '0.0.0.0';
   else if (family === 4 && !isIPv4(host) && !/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(host)) {

@@ -30,7 +30,7 @@ export interface LineReader {
 }
 
 export interface LineReaderOptions {
-  /** Most bytes the line may take, terminator included (config: tcpmux max-line-bytes). */
+  /** Most bytes the line may take, terminator included (config: `tcpmux-line-max`). */
   readonly maxLineBytes: number;
 }
 

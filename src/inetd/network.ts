@@ -1,0 +1,144 @@
+// The listening side of tpies: one Listener per inetd component, the compiled ACLs, the
+// connection limits and the live per-connection children. A reload keeps every listener
+// whose address did not change (no connection is refused meanwhile) and swaps its handler.
+import type { Socket } from 'node:net';
+import type { AclRef, Component, Config } from '../config/model.js';
+import { type CompiledAcl, compileAcl } from '../acl/acl.js';
+import type { Logger } from '../log/logger.js';
+import { detach } from '../log/detach.js';
+import type { Launcher } from '../supervisor/launch.js';
+import type { Child } from '../supervisor/spawn.js';
+import { serveTcpmux, subordinateTable, type SubordinateTable } from '../tcpmux/master.js';
+import { type Connection, type ConnectionEnv, acceptConnection } from './accept.js';
+import { ConnectionLimits } from './limits.js';
+import { Listener } from './listener.js';
+import { formatSocketAddress } from './socket-address.js';
+
+export interface NetworkOptions {
+  readonly log: Logger;
+  readonly retryMs?: number;
+}
+
+/** A listener that could not be bound (it is retried in the background). */
+export interface BindFailure {
+  readonly tag: string;
+  readonly socket: string;
+}
+
+export class Network {
+  readonly #log: Logger;
+  readonly #retryMs: number | undefined;
+  readonly #listeners = new Map<string, Listener>();
+  readonly #limits = new Map<string, ConnectionLimits>();
+  readonly #instances = new Map<string, Set<Child>>();
+  #acls = new Map<string, CompiledAcl | undefined>();
+  #globalAcl: CompiledAcl | undefined;
+  #table: SubordinateTable = new Map();
+  #env: ConnectionEnv | undefined;
+
+  constructor(options: NetworkOptions) {
+    this.#log = options.log;
+    this.#retryMs = options.retryMs;
+  }
+
+  /** Bind, keep or close listeners so they match `config`; resolves once binds were tried. */
+  async apply(config: Config, launcher: Launcher): Promise<BindFailure[]> {
+    this.#globalAcl = config.acl ? compileRef(config.acl, config) : undefined;
+    this.#acls = new Map(config.components.map((c) => [c.tag, c.acl ? compileRef(c.acl, config) : undefined]));
+    this.#table = subordinateTable(config.components);
+    for (const c of config.components) {
+      const settings = { ...(c.maxInstances !== undefined ? { maxInstances: c.maxInstances } : {}), ...(c.maxRate !== undefined ? { maxRate: c.maxRate } : {}), ...(c.maxIpConnections !== undefined ? { maxIpConnections: c.maxIpConnections } : {}) };
+      const limits = this.#limits.get(c.tag);
+      if (limits) limits.update(settings);
+      else this.#limits.set(c.tag, new ConnectionLimits(settings));
+    }
+    this.#env = this.#connectionEnv(config, launcher);
+
+    const wanted = new Map(config.components.filter((c) => c.mode === 'inetd' && c.socket).map((c) => [c.tag, c]));
+    for (const [tag, listener] of this.#listeners) {
+      const c = wanted.get(tag);
+      if (!c?.socket || formatSocketAddress(c.socket) !== formatSocketAddress(listener.address)) {
+        this.#listeners.delete(tag);
+        await listener.close();
+        this.#log.info({ component: tag, socket: listener.address.url }, 'listener closed');
+      }
+    }
+    const failures: BindFailure[] = [];
+    for (const [tag, c] of wanted) {
+      const handler = this.#handlerFor(c);
+      const existing = this.#listeners.get(tag);
+      if (existing) {
+        existing.setHandler(handler);
+        continue;
+      }
+      const listener = new Listener({ address: c.socket!, log: this.#log.child({ component: tag }), onConnection: handler, ...(this.#retryMs !== undefined ? { retryMs: this.#retryMs } : {}) });
+      this.#listeners.set(tag, listener);
+      if (!(await listener.start())) failures.push({ tag, socket: c.socket!.url });
+    }
+    return failures;
+  }
+
+  /** The bound address of `tag`'s listener (the real port when configured as 0). */
+  addressOf(tag: string): ReturnType<Listener['bound']> {
+    return this.#listeners.get(tag)?.bound();
+  }
+
+  /** True when `tag` has a bound listener: inetd components count as running then. */
+  listening(tag: string): boolean {
+    return this.#listeners.get(tag)?.bound() !== undefined;
+  }
+
+  /** Live per-connection children of `tag`. */
+  instances(tag: string): number {
+    return this.#instances.get(tag)?.size ?? 0;
+  }
+
+  /** Stop listening, then TERM the live connection children (KILL after `timeoutMs`). */
+  async close(timeoutMs: number): Promise<void> {
+    await Promise.all([...this.#listeners.values()].map((l) => l.close()));
+    this.#listeners.clear();
+    const children = [...this.#instances.values()].flatMap((set) => [...set]);
+    for (const child of children) child.kill('SIGTERM', true);
+    const timer = setTimeout(() => children.forEach((c) => c.kill('SIGKILL', true)), timeoutMs);
+    await Promise.all(children.map((c) => c.exited));
+    clearTimeout(timer);
+  }
+
+  #handlerFor(component: Component): (socket: Socket) => void {
+    const unixPath = component.socket?.kind === 'unix' ? component.socket.path : undefined;
+    return (socket) => {
+      if (!this.#env) return socket.destroy();
+      acceptConnection(socket, component, this.#env, unixPath);
+    };
+  }
+
+  #connectionEnv(config: Config, launcher: Launcher): ConnectionEnv {
+    const table = this.#table;
+    const env: ConnectionEnv = {
+      config,
+      log: this.#log,
+      launcher,
+      acl: (component) => (component ? this.#acls.get(component.tag) : this.#globalAcl),
+      limits: (component) => {
+        let limits = this.#limits.get(component.tag);
+        if (!limits) this.#limits.set(component.tag, (limits = new ConnectionLimits({})));
+        return limits;
+      },
+      track: (tag, child) => {
+        const set = this.#instances.get(tag) ?? new Set<Child>();
+        this.#instances.set(tag, set);
+        set.add(child);
+        detach(child.exited.then(() => set.delete(child)), this.#log, 'instance');
+      },
+      serveTcpmux: (socket: Socket, master: Component, connection: Connection) => serveTcpmux(socket, master, env, table, connection),
+    };
+    return env;
+  }
+}
+
+function compileRef(ref: AclRef, config: Config): CompiledAcl | undefined {
+  if (ref.kind === 'inline') return compileAcl(ref.acl, config.defacls);
+  const named = config.defacls.get(ref.name);
+  // Config checks reject undefined names; should one slip through, nobody gets in.
+  return compileAcl(named ?? { entries: [{ action: 'deny', location: ref.location }], location: ref.location }, config.defacls);
+}

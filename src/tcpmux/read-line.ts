@@ -1,0 +1,153 @@
+// Reads the TCPMUX service line from an accepted (paused) socket without taking one byte
+// past the LF from the kernel: whatever the client sent after it stays queued for the child,
+// which gets the very same socket (node-on-this-machine.md §3). Two ways, same result:
+// * `buffer` (default): Node's own read path into a 1-byte user buffer (the mechanism behind
+//   the public `onread` option, attached after accept), stopping at the LF; event-driven.
+// * `poll`: non-blocking readSync on the fd with a short backoff; public API only, used
+//   when this Node lacks the user-buffer internals.
+import { readSync } from 'node:fs';
+import type { Socket } from 'node:net';
+import { handleFd } from '../inetd/handle-fd.js';
+import { type LineResult, createLineReader } from './protocol.js';
+
+export interface ReadLineOptions {
+  readonly maxLineBytes: number;
+  readonly timeoutMs: number;
+  readonly strategy?: 'buffer' | 'poll';
+}
+
+export type ReadLineResult = LineResult | { readonly state: 'timeout' } | { readonly state: 'error'; readonly code: string };
+
+export interface LineRead {
+  readonly result: Promise<ReadLineResult>;
+  /** Stop reading (daemon stopping); resolves `result` with a timeout. */
+  cancel(): void;
+}
+
+interface UserBufferSocket {
+  _handle?: { useUserBuffer?: (buf: Uint8Array) => void; reading?: boolean } | null;
+}
+
+// Read the line; the socket must have been accepted paused and must not be read elsewhere.
+export function readServiceLine(socket: Socket, options: ReadLineOptions): LineRead {
+  const symbols = userBufferSymbols(socket);
+  if ((options.strategy ?? 'buffer') === 'buffer' && symbols) return readWithUserBuffer(socket, symbols, options);
+  return readByPolling(socket, options);
+}
+
+/** True when this Node has the internals the `buffer` strategy uses. */
+export function hasUserBuffer(socket: Socket): boolean {
+  return userBufferSymbols(socket) !== undefined;
+}
+
+function userBufferSymbols(socket: Socket): { kBuffer: symbol; kBufferCb: symbol } | undefined {
+  const symbols = Object.getOwnPropertySymbols(socket);
+  const kBuffer = symbols.find((s) => s.description === 'kBuffer');
+  const kBufferCb = symbols.find((s) => s.description === 'kBufferCb');
+  const handle = (socket as unknown as UserBufferSocket)._handle;
+  if (!kBuffer || !kBufferCb || typeof handle?.useUserBuffer !== 'function') return undefined;
+  return { kBuffer, kBufferCb };
+}
+
+function readWithUserBuffer(socket: Socket, { kBuffer, kBufferCb }: { kBuffer: symbol; kBufferCb: symbol }, options: ReadLineOptions): LineRead {
+  const reader = createLineReader({ maxLineBytes: options.maxLineBytes });
+  const one = Buffer.alloc(1);
+  let settle!: (r: ReadLineResult) => void;
+  let done = false;
+  const result = new Promise<ReadLineResult>((resolve) => {
+    settle = (r) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      // No more reads until the socket is handed off (or closed).
+      socket.pause();
+      socket.off('end', onEnd);
+      socket.off('error', onError);
+      resolve(r);
+    };
+  });
+  const onEnd = (): void => settle(reader.end());
+  const onError = (error: NodeJS.ErrnoException): void => settle({ state: 'error', code: error.code ?? 'EIO' });
+  const timer = setTimeout(() => settle({ state: 'timeout' }), options.timeoutMs);
+  const target = socket as unknown as Record<symbol, unknown>;
+  target[kBuffer] = one;
+  // Returning false makes Node stop reading (readStop) right after this byte.
+  target[kBufferCb] = (nread: number): boolean => {
+    if (done || nread <= 0) return false;
+    const r = reader.push(one);
+    if (r.state === 'more') return true;
+    settle(r);
+    return false;
+  };
+  (socket as unknown as UserBufferSocket)._handle?.useUserBuffer?.(one);
+  socket.on('end', onEnd);
+  socket.on('error', onError);
+  socket.resume();
+  return {
+    result,
+    cancel: () => settle({ state: 'timeout' }),
+  };
+}
+
+function readByPolling(socket: Socket, options: ReadLineOptions): LineRead {
+  const fd = handleFd(socket);
+  if (fd === undefined) return { result: Promise.resolve({ state: 'error', code: 'EBADF' }), cancel: () => undefined };
+  const reader = createLineReader({ maxLineBytes: options.maxLineBytes });
+  const byte = Buffer.alloc(1);
+  const deadline = Date.now() + options.timeoutMs;
+  let timer: NodeJS.Timeout | undefined;
+  let done = false;
+  let settle!: (r: ReadLineResult) => void;
+  const result = new Promise<ReadLineResult>((resolve) => {
+    settle = (r) => {
+      if (done) return;
+      done = true;
+      if (timer !== undefined) clearTimeout(timer);
+      resolve(r);
+    };
+  });
+  let delay = 1;
+  const attempt = (): void => {
+    timer = undefined;
+    for (let n = 0; !done; ) {
+      try {
+        n = readSync(fd, byte, 0, 1, null);
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code ?? 'EIO';
+        if (code !== 'EAGAIN' && code !== 'EWOULDBLOCK') return settle({ state: 'error', code });
+        if (Date.now() >= deadline) return settle({ state: 'timeout' });
+        // Most clients send the line with the handshake: short waits first, then 50 ms.
+        timer = setTimeout(attempt, delay);
+        delay = Math.min(delay * 2, 50);
+        return;
+      }
+      const r = n === 0 ? reader.end() : reader.push(byte);
+      if (r.state !== 'more') return settle(r);
+      delay = 1;
+    }
+  };
+  attempt();
+  return { result, cancel: () => settle({ state: 'timeout' }) };
+}
+
+// Read and drop whatever the client still sends (lingering close), whichever way the line
+// was read; after `maxBytes` the socket is destroyed. The caller watches 'end'/'close'.
+export function discardInput(socket: Socket, maxBytes: number): void {
+  let seen = 0;
+  const symbols = userBufferSymbols(socket);
+  const target = socket as unknown as Record<symbol, unknown>;
+  if (symbols && target[symbols.kBuffer] !== undefined) {
+    target[symbols.kBufferCb] = (nread: number): boolean => {
+      seen += Math.max(0, nread);
+      if (seen <= maxBytes) return true;
+      socket.destroy();
+      return false;
+    };
+  } else {
+    socket.on('data', (chunk: Buffer) => {
+      seen += chunk.length;
+      if (seen > maxBytes) socket.destroy();
+    });
+  }
+  socket.resume();
+}
