@@ -13,6 +13,11 @@ import { type ComponentStatus, Supervisor } from './supervisor/supervisor.js';
 import type { Component } from './config/model.js';
 import { launchWithListeningSocket } from './inetd/accept-mode.js';
 import { Network } from './inetd/network.js';
+import { isIP } from 'node:net';
+import type { AclRef } from './config/model.js';
+import { compileAcl, describeDecision } from './acl/acl.js';
+import { peerFromAddress } from './acl/peer.js';
+import { VERSION } from './version.js';
 
 export interface DaemonOptions extends LoadConfigOptions {
   readonly configFile: string;
@@ -28,10 +33,60 @@ export interface DaemonOptions extends LoadConfigOptions {
 /** The outcome of a reload: applied with its plan, or refused with every diagnostic. */
 export type ReloadResult = { readonly ok: true; readonly plan: Plan } | { readonly ok: false; readonly errors: string };
 
+/** One component as `tpiesctl list` and the control API show it. */
+export interface ComponentInfo {
+  readonly tag: string;
+  readonly mode: Component['mode'];
+  /** Supervised: the state table's state; inetd: listening/stopped/…; subordinate: its master's. */
+  readonly state: string;
+  readonly pid?: number;
+  /** When the current state began (ms since the epoch). */
+  readonly since: number;
+  readonly restarts: number;
+  /** Live per-connection processes (inetd components and subordinates). */
+  readonly instances?: number;
+  readonly socket?: string;
+  readonly service?: string;
+  readonly master?: string;
+  /** When a sleeping or waiting component starts again. */
+  readonly wakeAt?: number;
+  readonly lastExit?: ComponentStatus['lastExit'];
+}
+
+/** Which ACL level decided for `tpiesctl acl test`. */
+export interface AclTestLevel {
+  readonly acl: string;
+  readonly decision: 'allow' | 'deny' | 'no-match' | 'no-acl';
+  readonly rule: string;
+}
+
+export interface AclTestResult {
+  readonly decision: 'allow' | 'deny';
+  readonly levels: readonly AclTestLevel[];
+}
+
+export interface DaemonInfo {
+  readonly pid: number;
+  readonly version: string;
+  readonly configFile: string;
+  readonly startedAt: number;
+  readonly argv: readonly string[];
+}
+
 /** A running tpies instance. */
 export interface Daemon {
   readonly config: Config;
+  info(): DaemonInfo;
+  /** Supervised components only (the state table's view). */
   status(): readonly ComponentStatus[];
+  /** Every component, supervised or listening, in configuration order. */
+  components(): readonly ComponentInfo[];
+  /** Administrative start/stop/restart of one component; false when the tag is unknown. */
+  startComponent(tag: string): Promise<boolean>;
+  stopComponent(tag: string): Promise<boolean>;
+  restartComponent(tag: string): Promise<boolean>;
+  /** Which ACL rules decide for a client address, optionally for a component or TCPMUX service. */
+  aclTest(address: string, target?: string): AclTestResult | { readonly error: string };
   /** Re-read the config; nothing changes unless it loads without errors. */
   reload(): Promise<ReloadResult>;
   /** What a reload would do now, without doing it. */
@@ -53,6 +108,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const loaded = await loadConfig(options.configFile, options);
   if (!loaded.config) throw new PiesError('ERR_CONFIG_INVALID', formatDiagnostics(loaded.diagnostics, loaded.sources).trimEnd());
   let config = loaded.config;
+  const startedAt = Date.now();
   const pidfile = options.pidfile ?? config.pidfile;
   if (pidfile !== undefined) claimPidfile(pidfile);
 
@@ -95,7 +151,22 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     },
     supervisor,
     stopped,
+    info: () => ({ pid: process.pid, version: VERSION, configFile: options.configFile, startedAt, argv: process.argv }),
     status: () => supervisor.status(),
+    components: () => componentInfo(config, supervisor.status(), network),
+    async startComponent(tag) {
+      if (supervisor.has(tag)) return supervisor.startComponent(tag);
+      return network.startListener(tag);
+    },
+    async stopComponent(tag) {
+      if (supervisor.has(tag)) return supervisor.stopComponent(tag);
+      return network.stopListener(tag);
+    },
+    async restartComponent(tag) {
+      if (supervisor.has(tag)) return supervisor.restartComponent(tag);
+      return (await network.stopListener(tag)) && network.startListener(tag);
+    },
+    aclTest: (address, target) => aclTest(config, address, target),
     addressOf: (tag) => network.addressOf(tag),
     instances: (tag) => network.instances(tag),
     async planReload() {
@@ -138,6 +209,67 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     },
   };
   return daemon;
+}
+
+function componentInfo(config: Config, supervised: readonly ComponentStatus[], network: Network): ComponentInfo[] {
+  const bySupervisor = new Map(supervised.map((s) => [s.tag, s]));
+  const byListener = new Map(network.status().map((s) => [s.tag, s]));
+  return config.components.map((c): ComponentInfo => {
+    const s = bySupervisor.get(c.tag);
+    if (s) {
+      return {
+        tag: c.tag,
+        mode: c.mode,
+        state: s.state,
+        ...(s.pid !== undefined ? { pid: s.pid } : {}),
+        since: s.since,
+        restarts: s.restarts,
+        ...(c.socket ? { socket: c.socket.url } : {}),
+        ...(s.wakeAt !== undefined ? { wakeAt: s.wakeAt } : {}),
+        ...(s.lastExit ? { lastExit: s.lastExit } : {}),
+      };
+    }
+    const l = byListener.get(c.tag);
+    if (l) return { tag: c.tag, mode: c.mode, state: l.state, since: l.since, restarts: 0, instances: l.instances, socket: l.socket, ...(c.service !== undefined ? { service: c.service } : {}) };
+    const master = c.tcpmuxMaster !== undefined ? byListener.get(c.tcpmuxMaster) : undefined;
+    return {
+      tag: c.tag,
+      mode: c.mode,
+      state: c.flags.has('disable') ? 'disabled' : (master?.state ?? 'stopped'),
+      since: master?.since ?? 0,
+      restarts: 0,
+      instances: network.instances(c.tag),
+      ...(c.service !== undefined ? { service: c.service } : {}),
+      ...(c.tcpmuxMaster !== undefined ? { master: c.tcpmuxMaster } : {}),
+    };
+  });
+}
+
+// Explain the ACL decision for `address`: global, then (for a TCPMUX service) the master's
+// and the subordinate's, or the named component's own.
+function aclTest(config: Config, address: string, target?: string): AclTestResult | { error: string } {
+  const family = isIP(address);
+  if (family === 0) return { error: `"${address}" is not an IP address` };
+  const peer = peerFromAddress(address, family, 0);
+  const component = target === undefined ? undefined : (config.components.find((c) => c.tag === target) ?? config.components.find((c) => c.service !== undefined && c.tcpmuxMaster !== undefined && c.service.toLowerCase() === target.toLowerCase()));
+  if (target !== undefined && !component) return { error: `no component or TCPMUX service named "${target}"` };
+  const master = component?.tcpmuxMaster !== undefined ? config.components.find((c) => c.tag === component.tcpmuxMaster) : undefined;
+  const chain: Array<[string, AclRef | undefined]> = [['global', config.acl]];
+  if (master) chain.push([`component "${master.tag}"`, master.acl]);
+  if (component) chain.push([`component "${component.tag}"`, component.acl]);
+  const levels: AclTestLevel[] = [];
+  for (const [name, ref] of chain) {
+    if (!ref) {
+      levels.push({ acl: name, decision: 'no-acl', rule: 'no ACL: allowed' });
+      continue;
+    }
+    const acl = ref.kind === 'inline' ? ref.acl : config.defacls.get(ref.name);
+    const d = acl ? compileAcl(acl, config.defacls).decide(peer) : undefined;
+    const decision = d?.decision ?? 'deny';
+    levels.push({ acl: ref.kind === 'named' ? `${name} (defacl ${ref.name})` : name, decision, rule: d ? describeDecision(d) : 'undefined ACL: denied' });
+    if (decision === 'deny') return { decision: 'deny', levels };
+  }
+  return { decision: 'allow', levels };
 }
 
 // Refuse to run twice: a pid file naming a live process is an error (pies does the same).

@@ -17,6 +17,8 @@ export interface ListenerOptions {
   readonly onConnection: ConnectionHandler;
   /** Delay before retrying a failed bind; doubles up to a minute. */
   readonly retryMs?: number;
+  /** A socket already bound and listening, inherited from systemd (socket activation). */
+  readonly fd?: number;
 }
 
 const MAX_RETRY_MS = 60_000;
@@ -30,6 +32,7 @@ export class Listener {
   #retryTimer: NodeJS.Timeout | undefined;
   #retryMs: number;
   #closed = false;
+  readonly #fd: number | undefined;
   #lastAcceptError = 0;
   /** Connections still held by the parent (not yet handed to a child, or served in-process). */
   readonly #open = new Set<Socket>();
@@ -39,6 +42,7 @@ export class Listener {
     this.#log = options.log;
     this.#handler = options.onConnection;
     this.#retryMs = options.retryMs ?? 5_000;
+    this.#fd = options.fd;
   }
 
   /** Replace what happens with new connections (reload keeps the bound socket). */
@@ -97,7 +101,8 @@ export class Listener {
     // Children keep their own copies; what the parent still holds would keep close() waiting.
     for (const socket of this.#open) socket.destroy();
     await closed;
-    if (this.address.kind === 'unix') removeSocketFile(this.address.path);
+    // An inherited socket's file belongs to systemd, which keeps it across our restarts.
+    if (this.address.kind === 'unix' && this.#fd === undefined) removeSocketFile(this.address.path);
   }
 
   #scheduleRetry(): void {
@@ -120,6 +125,10 @@ export class Listener {
 
   async #listen(server: Server): Promise<void> {
     const a = this.address;
+    if (this.#fd !== undefined) {
+      await listenOn(server, { fd: this.#fd });
+      return;
+    }
     if (a.kind === 'inet') {
       await listenOn(server, { host: a.host, port: a.port, backlog: LISTEN_BACKLOG, ...(a.family === 6 ? { ipv6Only: false } : {}) });
       return;

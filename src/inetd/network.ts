@@ -19,6 +19,16 @@ export interface NetworkOptions {
   readonly retryMs?: number;
 }
 
+/** One listening component as status reports show it. */
+export interface InetdStatus {
+  readonly tag: string;
+  readonly state: 'listening' | 'bind-failed' | 'stopped' | 'disabled';
+  readonly since: number;
+  readonly instances: number;
+  /** The bound address, or the configured URL when not bound. */
+  readonly socket: string;
+}
+
 /** A listener that could not be bound (it is retried in the background). */
 export interface BindFailure {
   readonly tag: string;
@@ -31,18 +41,28 @@ export class Network {
   readonly #listeners = new Map<string, Listener>();
   readonly #limits = new Map<string, ConnectionLimits>();
   readonly #instances = new Map<string, Set<Child>>();
+  /** inetd components an administrator stopped: not listening until started again. */
+  readonly #adminStopped = new Set<string>();
+  readonly #since = new Map<string, number>();
   #acls = new Map<string, CompiledAcl | undefined>();
   #globalAcl: CompiledAcl | undefined;
   #table: SubordinateTable = new Map();
   #env: ConnectionEnv | undefined;
+  #config: Config | undefined;
+  #launcher: Launcher | undefined;
+  #inherited: ReadonlyMap<string, number> = new Map();
 
   constructor(options: NetworkOptions) {
     this.#log = options.log;
     this.#retryMs = options.retryMs;
   }
 
-  /** Bind, keep or close listeners so they match `config`; resolves once binds were tried. */
-  async apply(config: Config, launcher: Launcher): Promise<BindFailure[]> {
+  /**
+   * Bind, keep or close listeners so they match `config`; resolves once binds were tried.
+   * `inherited` maps component tags to listening fds passed by systemd (socket activation).
+   */
+  async apply(config: Config, launcher: Launcher, inherited: ReadonlyMap<string, number> = this.#inherited): Promise<BindFailure[]> {
+    this.#inherited = inherited;
     this.#globalAcl = config.acl ? compileRef(config.acl, config) : undefined;
     this.#acls = new Map(config.components.map((c) => [c.tag, c.acl ? compileRef(c.acl, config) : undefined]));
     this.#table = subordinateTable(config.components);
@@ -54,7 +74,10 @@ export class Network {
     }
     this.#env = this.#connectionEnv(config, launcher);
 
-    const wanted = new Map(config.components.filter((c) => c.mode === 'inetd' && c.socket).map((c) => [c.tag, c]));
+    const wanted = new Map(config.components.filter((c) => c.mode === 'inetd' && c.socket && !this.#adminStopped.has(c.tag) && !c.flags.has('disable')).map((c) => [c.tag, c]));
+    for (const tag of this.#adminStopped) if (!config.components.some((c) => c.tag === tag)) this.#adminStopped.delete(tag);
+    this.#config = config;
+    this.#launcher = launcher;
     for (const [tag, listener] of this.#listeners) {
       const c = wanted.get(tag);
       if (!c?.socket || formatSocketAddress(c.socket) !== formatSocketAddress(listener.address)) {
@@ -71,11 +94,50 @@ export class Network {
         existing.setHandler(handler);
         continue;
       }
-      const listener = new Listener({ address: c.socket!, log: this.#log.child({ component: tag }), onConnection: handler, ...(this.#retryMs !== undefined ? { retryMs: this.#retryMs } : {}) });
+      const listener = this.#newListener(c, handler);
       this.#listeners.set(tag, listener);
+      this.#since.set(tag, Date.now());
       if (!(await listener.start())) failures.push({ tag, socket: c.socket!.url });
     }
     return failures;
+  }
+
+  /** Administrative stop of an inetd component: stop listening (live connections go on). */
+  async stopListener(tag: string): Promise<boolean> {
+    const listener = this.#listeners.get(tag);
+    if (!this.#config?.components.some((c) => c.tag === tag && c.mode === 'inetd' && c.socket)) return false;
+    this.#adminStopped.add(tag);
+    this.#since.set(tag, Date.now());
+    if (listener) {
+      this.#listeners.delete(tag);
+      await listener.close();
+      this.#log.info({ component: tag }, 'listener closed');
+    }
+    return true;
+  }
+
+  /** Administrative start: listen again (also enables a `flags disable` component). */
+  async startListener(tag: string): Promise<boolean> {
+    const c = this.#config?.components.find((x) => x.tag === tag && x.mode === 'inetd' && x.socket);
+    if (!c || !this.#config || !this.#launcher) return false;
+    this.#adminStopped.delete(tag);
+    if (this.#listeners.has(tag)) return true;
+    const listener = this.#newListener(c, this.#handlerFor(c));
+    this.#listeners.set(tag, listener);
+    this.#since.set(tag, Date.now());
+    await listener.start();
+    return true;
+  }
+
+  /** Status of the listening components: listening, stopped, or waiting to bind. */
+  status(): InetdStatus[] {
+    return (this.#config?.components ?? [])
+      .filter((c) => c.mode === 'inetd' && c.socket)
+      .map((c) => {
+        const listener = this.#listeners.get(c.tag);
+        const state = listener ? (listener.bound() !== undefined ? 'listening' : 'bind-failed') : c.flags.has('disable') && !this.#adminStopped.has(c.tag) ? 'disabled' : 'stopped';
+        return { tag: c.tag, state, since: this.#since.get(c.tag) ?? 0, instances: this.instances(c.tag), socket: listener?.describe() ?? c.socket!.url };
+      });
   }
 
   /** The bound address of `tag`'s listener (the real port when configured as 0). */
@@ -102,6 +164,17 @@ export class Network {
     const timer = setTimeout(() => children.forEach((c) => c.kill('SIGKILL', true)), timeoutMs);
     await Promise.all(children.map((c) => c.exited));
     clearTimeout(timer);
+  }
+
+  #newListener(c: Component, handler: (socket: Socket) => void): Listener {
+    const fd = this.#inherited.get(c.tag);
+    return new Listener({
+      address: c.socket!,
+      log: this.#log.child({ component: c.tag }),
+      onConnection: handler,
+      ...(this.#retryMs !== undefined ? { retryMs: this.#retryMs } : {}),
+      ...(fd !== undefined ? { fd } : {}),
+    });
   }
 
   #handlerFor(component: Component): (socket: Socket) => void {
