@@ -18,6 +18,8 @@ import type { AclRef } from './config/model.js';
 import { compileAcl, describeDecision } from './acl/acl.js';
 import { peerFromAddress } from './acl/peer.js';
 import { VERSION } from './version.js';
+import type { Notifier } from './systemd/notify.js';
+import { detach } from './log/detach.js';
 
 export interface DaemonOptions extends LoadConfigOptions {
   readonly configFile: string;
@@ -28,6 +30,10 @@ export interface DaemonOptions extends LoadConfigOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** Reopen a log file (logrotate); called on every reload. */
   readonly reopenLog?: () => void;
+  /** systemd readiness notifications (NOTIFY_SOCKET), when running under systemd. */
+  readonly notifier?: Notifier;
+  /** Listening sockets passed by systemd, by fd name (= component tag). */
+  readonly inheritedSockets?: ReadonlyMap<string, readonly number[]>;
 }
 
 /** The outcome of a reload: applied with its plan, or refused with every diagnostic. */
@@ -129,10 +135,23 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       if (component) launcher.runExitAction(component, command, env);
     },
   });
-  await network.apply(config, launcher);
+  const notify = (sent: Promise<boolean> | undefined): void => {
+    if (!sent) return;
+    detach(sent.then((ok) => ok || log.warn({ reason: options.notifier?.lastError ?? 'unknown' }, 'sd_notify failed')), log, 'sd_notify');
+  };
+  const inherited = new Map<string, number>();
+  for (const [name, fds] of options.inheritedSockets ?? []) {
+    if (fds.length > 1) log.warn({ name, fds: fds.length }, 'several inherited sockets share a name: using the first');
+    if (fds[0] !== undefined) inherited.set(name, fds[0]);
+  }
+  for (const name of inherited.keys()) {
+    if (!config.components.some((c) => c.tag === name && c.mode === 'inetd' && c.socket)) log.warn({ name }, 'inherited socket matches no inetd component');
+  }
+  await network.apply(config, launcher, inherited);
   supervisor.load(config);
   log.info({ config: options.configFile, components: config.components.length }, 'tpies started');
   await supervisor.start();
+  notify(options.notifier?.ready(summary(config, supervisor, network)));
 
   let resolveStopped!: () => void;
   const stopped = new Promise<void>((resolve) => (resolveStopped = resolve));
@@ -143,6 +162,25 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     const next = await loadConfig(options.configFile, options);
     if (!next.config) return { errors: formatDiagnostics(next.diagnostics, next.sources) };
     return { next: next.config, plan: planReload(config, next.config) };
+  };
+
+  // Load and check the whole new config first; only then touch anything (atomic reload).
+  const applyReload = async (): Promise<ReloadResult> => {
+    const result = await attempt();
+    if ('errors' in result) {
+      log.error({ config: options.configFile, diagnostics: result.errors.trimEnd() }, 'config rejected');
+      return { ok: false, errors: result.errors };
+    }
+    const { next, plan } = result;
+    const tags = (action: string) => plan.entries.filter((e) => e.action === action).map((e) => e.tag);
+    config = next;
+    launcher = createLauncher({ config, log, baseEnv });
+    // Listeners first, so new components waiting on inetd prerequisites find them bound.
+    const failures = await network.apply(config, launcher);
+    for (const f of failures) log.error({ component: f.tag, socket: f.socket }, 'reload could not bind; retrying');
+    await supervisor.reconfigure(config, [...tags('stop'), ...tags('restart')], [...tags('start'), ...tags('restart')]);
+    log.info({ started: tags('start').length, stopped: tags('stop').length, restarted: tags('restart').length, kept: tags('keep').length }, 'config reloaded');
+    return { ok: true, plan };
   };
 
   const daemon: Daemon = {
@@ -177,27 +215,20 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       // One reload at a time, in order: a second SIGHUP waits for the first.
       const run = reloading.then(async (): Promise<ReloadResult> => {
         options.reopenLog?.();
-        const result = await attempt();
-        if ('errors' in result) {
-          log.error({ config: options.configFile, diagnostics: result.errors.trimEnd() }, 'config rejected');
-          return { ok: false, errors: result.errors };
-        }
-        const { next, plan } = result;
-        const tags = (action: string) => plan.entries.filter((e) => e.action === action).map((e) => e.tag);
-        config = next;
-        launcher = createLauncher({ config, log, baseEnv });
-        // Listeners first, so new components waiting on inetd prerequisites find them bound.
-        const failures = await network.apply(config, launcher);
-        for (const f of failures) log.error({ component: f.tag, socket: f.socket }, 'reload could not bind; retrying');
-        await supervisor.reconfigure(config, [...tags('stop'), ...tags('restart')], [...tags('start'), ...tags('restart')]);
-        log.info({ started: tags('start').length, stopped: tags('stop').length, restarted: tags('restart').length, kept: tags('keep').length }, 'config reloaded');
-        return { ok: true, plan };
+        notify(options.notifier?.reloading('reloading configuration'));
+        const result = await applyReload().catch((error: unknown) => {
+          notify(options.notifier?.ready('reload failed; previous config still running'));
+          throw error;
+        });
+        notify(options.notifier?.ready(result.ok ? `config reloaded; ${summary(config, supervisor, network)}` : 'config rejected; previous config still running'));
+        return result;
       });
       reloading = run.catch(() => undefined);
       return run;
     },
     stop() {
       stopping ??= (async () => {
+        notify(options.notifier?.stopping('stopping'));
         log.info({}, 'tpies stopping');
         await reloading;
         await Promise.all([network.close(config.shutdownTimeoutMs), supervisor.stop()]);
@@ -209,6 +240,13 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     },
   };
   return daemon;
+}
+
+// One line for systemd's STATUS=: how many components run and listen.
+function summary(config: Config, supervisor: Supervisor, network: Network): string {
+  const running = supervisor.status().filter((s) => s.state === 'running').length;
+  const listening = network.status().filter((s) => s.state === 'listening').length;
+  return `${running} running, ${listening} listening, ${config.components.length} components`;
 }
 
 function componentInfo(config: Config, supervised: readonly ComponentStatus[], network: Network): ComponentInfo[] {

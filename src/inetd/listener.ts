@@ -53,6 +53,7 @@ export class Listener {
   /** Bind and listen; on failure log, schedule a retry and resolve false. */
   async start(): Promise<boolean> {
     if (this.#closed) return false;
+    if (this.#server) return true;
     const server = createServer({ pauseOnConnect: true, allowHalfOpen: true }, (socket) => {
       // An unhandled socket error would kill the daemon; the handler may add its own.
       socket.on('error', () => socket.destroy());
@@ -78,6 +79,11 @@ export class Listener {
   /** Where the socket is bound (the kernel's port for port 0), or undefined if not bound. */
   bound(): AddressInfo | string | undefined {
     return this.#server?.address() ?? undefined;
+  }
+
+  /** True for a socket inherited from systemd. */
+  get inherited(): boolean {
+    return this.#fd !== undefined;
   }
 
   get server(): Server | undefined {

@@ -50,7 +50,9 @@ export class Network {
   #env: ConnectionEnv | undefined;
   #config: Config | undefined;
   #launcher: Launcher | undefined;
-  #inherited: ReadonlyMap<string, number> = new Map();
+  /** Inherited fds not yet closed: once closed, an fd number means nothing any more. */
+  #inherited = new Map<string, number>();
+  readonly #parked = new Map<string, Listener>();
 
   constructor(options: NetworkOptions) {
     this.#log = options.log;
@@ -62,7 +64,7 @@ export class Network {
    * `inherited` maps component tags to listening fds passed by systemd (socket activation).
    */
   async apply(config: Config, launcher: Launcher, inherited: ReadonlyMap<string, number> = this.#inherited): Promise<BindFailure[]> {
-    this.#inherited = inherited;
+    this.#inherited = new Map(inherited);
     this.#globalAcl = config.acl ? compileRef(config.acl, config) : undefined;
     this.#acls = new Map(config.components.map((c) => [c.tag, c.acl ? compileRef(c.acl, config) : undefined]));
     this.#table = subordinateTable(config.components);
@@ -82,7 +84,7 @@ export class Network {
       const c = wanted.get(tag);
       if (!c?.socket || formatSocketAddress(c.socket) !== formatSocketAddress(listener.address)) {
         this.#listeners.delete(tag);
-        await listener.close();
+        await this.#retire(tag, listener);
         this.#log.info({ component: tag, socket: listener.address.url }, 'listener closed');
       }
     }
@@ -110,7 +112,7 @@ export class Network {
     this.#since.set(tag, Date.now());
     if (listener) {
       this.#listeners.delete(tag);
-      await listener.close();
+      await this.#retire(tag, listener);
       this.#log.info({ component: tag }, 'listener closed');
     }
     return true;
@@ -157,8 +159,9 @@ export class Network {
 
   /** Stop listening, then TERM the live connection children (KILL after `timeoutMs`). */
   async close(timeoutMs: number): Promise<void> {
-    await Promise.all([...this.#listeners.values()].map((l) => l.close()));
+    await Promise.all([...this.#listeners.values(), ...this.#parked.values()].map((l) => l.close()));
     this.#listeners.clear();
+    this.#parked.clear();
     const children = [...this.#instances.values()].flatMap((set) => [...set]);
     for (const child of children) child.kill('SIGTERM', true);
     const timer = setTimeout(() => children.forEach((c) => c.kill('SIGKILL', true)), timeoutMs);
@@ -166,7 +169,25 @@ export class Network {
     clearTimeout(timer);
   }
 
+  // A socket systemd passed us cannot be bound again once closed (systemd holds its own
+  // copy): keep it open and refuse its connections until the component listens again.
+  async #retire(tag: string, listener: Listener): Promise<void> {
+    if (listener.inherited) {
+      listener.setHandler((socket) => socket.destroy());
+      this.#parked.set(tag, listener);
+      this.#log.warn({ component: tag }, 'inherited socket kept open, refusing connections');
+      return;
+    }
+    await listener.close();
+  }
+
   #newListener(c: Component, handler: (socket: Socket) => void): Listener {
+    const parked = this.#parked.get(c.tag);
+    if (parked && formatSocketAddress(parked.address) === formatSocketAddress(c.socket!)) {
+      this.#parked.delete(c.tag);
+      parked.setHandler(handler);
+      return parked;
+    }
     const fd = this.#inherited.get(c.tag);
     return new Listener({
       address: c.socket!,

@@ -76,7 +76,8 @@ function parseUnix(url: string, rest: string): ParsedSocketAddress {
   return { address: result };
 }
 
-// The canonical URL of an address (what `--dump-config` prints and reload compares).
+// The canonical URL of an address, for logs and for comparing listeners across reloads
+// (`--dump-config` prints `url`, as written, instead).
 export function formatSocketAddress(address: SocketAddress): string {
   if (address.kind === 'unix') {
     const args = [
