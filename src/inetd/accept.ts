@@ -8,6 +8,7 @@ import { type Peer, peerFromAddress } from '../acl/peer.js';
 import type { Logger } from '../log/logger.js';
 import { detach } from '../log/detach.js';
 import { closeAfter } from './linger.js';
+import { negativeReply } from '../tcpmux/protocol.js';
 import type { Launcher } from '../supervisor/launch.js';
 import type { Child } from '../supervisor/spawn.js';
 import { type BuiltinService, serveBuiltin } from './builtins.js';
@@ -70,7 +71,7 @@ export function openConnection(socket: Socket, component: Component, env: Connec
   const fields: Record<string, string | number | boolean> = {
     component: component.tag,
     peer: describePeer(peer),
-    local: unixPath ?? `${socket.localAddress ?? '?'}:${socket.localPort ?? '?'}`,
+    local: unixPath ?? describePeer(peerFromAddress(socket.localAddress, socket.localFamily, socket.localPort)),
   };
   const startedAt = Date.now();
   let finished = false;
@@ -108,6 +109,15 @@ export async function handOff(socket: Socket, component: Component, env: Connect
     extraEnv = sockenvVariables(socket, connection.unixPath);
     if (component.flags.has('resolve')) extraEnv = { ...extraEnv, ...(await resolvedNames(extraEnv)) };
   }
+  // Say "+" only for a program that can start: a missing one gets "-" instead.
+  const problem = env.launcher.check(component);
+  if (problem !== undefined) {
+    env.log.error({ component: component.tag, reason: problem }, 'component failed to start');
+    if (options.reply) closeAfter(socket, negativeReply('spawn-failed'));
+    else socket.destroy();
+    connection.finish('error', { reason: problem });
+    return;
+  }
   if (options.reply) await writeAll(socket, options.reply);
   if (socket.destroyed) {
     connection.finish('closed-by-client');
@@ -144,10 +154,16 @@ export async function handOff(socket: Socket, component: Component, env: Connect
 function serveInternal(socket: Socket, service: Exclude<Component['internal'], undefined>, env: ConnectionEnv, connection: Connection): void {
   socket.on('error', () => socket.destroy());
   detach(
-    serveBuiltin(service as BuiltinService, socket, env.config.qotdFile !== undefined ? { qotdFile: env.config.qotdFile } : {}).then(() => connection.finish('served')),
+    serveBuiltin(service as BuiltinService, socket, qotdOptions(env.config)).then(() => connection.finish('served')),
     env.log,
     'builtin service',
   );
+}
+
+// pies: the qotd text is `qotd-file`, else INSTANCE.qotd in the state directory.
+function qotdOptions(config: Config): { qotdFile?: string } {
+  if (config.qotdFile !== undefined) return { qotdFile: config.qotdFile };
+  return config.stateDirectory !== undefined ? { qotdFile: `${config.stateDirectory}/tpies.qotd` } : {};
 }
 
 // Say why (when configured) and close.

@@ -3,6 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import type { InternalService } from '../config/model.js';
+import { closeAfter } from './linger.js';
 
 // Seconds between 1900-01-01 (RFC 868's epoch) and 1970-01-01.
 const RFC868_OFFSET = 2_208_988_800;
@@ -24,12 +25,12 @@ export function serveBuiltin(service: BuiltinService, socket: Socket, options: {
       socket.resume();
       break;
     case 'daytime':
-      socket.end(`${daytime(now())}\r\n`);
+      closeAfter(socket, `${daytime(now())}\r\n`);
       break;
     case 'time': {
       const seconds = Buffer.alloc(4);
       seconds.writeUInt32BE((Math.floor(now().getTime() / 1000) + RFC868_OFFSET) % 2 ** 32);
-      socket.end(seconds);
+      closeAfter(socket, seconds);
       break;
     }
     case 'chargen':
@@ -37,8 +38,8 @@ export function serveBuiltin(service: BuiltinService, socket: Socket, options: {
       break;
     case 'qotd':
       readFile(options.qotdFile ?? '/etc/motd').then(
-        (text) => socket.end(qotdText(text)),
-        () => socket.end(),
+        (text) => closeAfter(socket, qotdText(text)),
+        () => closeAfter(socket),
       );
       break;
   }
@@ -66,14 +67,17 @@ export function chargenLine(n: number): string {
   return `${line}\r\n`;
 }
 
+// Lines go out in small batches with a turn of the event loop between them: a loopback
+// peer takes megabytes before write() says "full", and one client must not hold the daemon.
+const CHARGEN_BATCH_LINES = 64;
+
 function chargen(socket: Socket): void {
   let n = 0;
   const pump = (): void => {
-    while (!socket.destroyed && socket.writable) {
-      const more = socket.write(chargenLine(n));
-      n = (n + 1) % 95;
-      if (!more) return;
-    }
+    if (socket.destroyed || !socket.writable) return;
+    let batch = '';
+    for (let i = 0; i < CHARGEN_BATCH_LINES; i++, n = (n + 1) % 95) batch += chargenLine(n);
+    if (socket.write(batch)) setImmediate(pump);
   };
   socket.on('drain', pump);
   socket.on('end', () => socket.destroy());

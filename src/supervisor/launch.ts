@@ -1,7 +1,7 @@
 // Turns a component (plus the settings it inherits) into a running child: merges process
 // settings global → master → own (pies manual, TCPMUX: "a similar procedure applies for
 // other resources"), builds the environment and exec chain, opens output redirects, spawns.
-import { unlinkSync, statSync } from 'node:fs';
+import { accessSync, constants, statSync, unlinkSync } from 'node:fs';
 import type { Component, Config, Limits, ProcessSettings } from '../config/model.js';
 import type { Logger } from '../log/logger.js';
 import { detach } from '../log/detach.js';
@@ -20,6 +20,8 @@ export interface LaunchExtras {
 }
 
 export interface Launcher {
+  /** Why `component`'s program cannot be started (not found, not executable), or undefined. */
+  check(component: Component): string | undefined;
   /** Start `component`; throws an Error whose message says why it could not be prepared. */
   launch(component: Component, extras?: LaunchExtras): Child;
   /** Run a return-code `exec` command with pies' environment plus `env`. */
@@ -44,6 +46,14 @@ export function childBaseEnv(env: NodeJS.ProcessEnv): Record<string, string> {
 export function createLauncher(options: LauncherOptions): Launcher {
   const { config, log } = options;
   return {
+    check(component) {
+      const file = component.flags.has('shell') ? (component.program ?? '/bin/sh') : (component.program ?? component.argv?.[0]);
+      if (file === undefined) return undefined;
+      // A relative path with a slash is taken from the directory the program starts in.
+      const chdir = component.chdir ?? config.process.chdir;
+      const path = file.includes('/') && !file.startsWith('/') && chdir !== undefined ? `${chdir}/${file}` : file;
+      return findExecutable(path, options.baseEnv.PATH) === undefined ? `${file}: no such executable` : undefined;
+    },
     launch(component, extras = {}) {
       const settings = mergeSettings([config.process, extras.master ?? {}, component]);
       const env = { ...applyLayers(options.baseEnv, [config.process, extras.master ?? {}, component], log, component.tag), ...(extras.env ?? {}) };
@@ -133,6 +143,19 @@ function stdioOf(target: OutputTarget): StdioTarget {
 function routeToLog(stream: NodeJS.ReadableStream | null, target: OutputTarget | undefined, pid: number | undefined, log: Logger): void {
   if (!stream || !target || target.kind !== 'pipe') return;
   detach(pipeToLog(stream, log, { ...target.fields, ...(pid !== undefined ? { childPid: pid } : {}) }, target.level), log, 'output');
+}
+
+// The path exec would run for `file` (PATH search for a bare name), if it is executable.
+export function findExecutable(file: string, pathEnv = '/usr/local/bin:/usr/bin:/bin'): string | undefined {
+  const candidates = file.includes('/') ? [file] : pathEnv.split(':').filter(Boolean).map((dir) => `${dir}/${file}`);
+  return candidates.find((candidate) => {
+    try {
+      accessSync(candidate, constants.X_OK);
+      return statSync(candidate).isFile();
+    } catch {
+      return false;
+    }
+  });
 }
 
 // spawn reports a missing cwd as ENOENT of the program; say what is really missing.
