@@ -214,6 +214,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     reload() {
       // One reload at a time, in order: a second SIGHUP waits for the first.
       const run = reloading.then(async (): Promise<ReloadResult> => {
+        // Once stopping, nothing new may start or bind.
+        if (stopping) return { ok: false, errors: 'tpies is stopping: reload refused\n' };
         options.reopenLog?.();
         notify(options.notifier?.reloading('reloading configuration'));
         const result = await applyReload().catch((error: unknown) => {

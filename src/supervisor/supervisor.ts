@@ -105,22 +105,28 @@ export class Supervisor {
   async stop(): Promise<void> {
     this.#stopping = true;
     this.#pending.clear();
-    const done = new Map<string, Promise<void>>();
-    const stopOne = (tag: string): Promise<void> => {
-      let p = done.get(tag);
-      if (!p) {
-        const dependents = this.#graph.dependents.get(tag) ?? [];
-        p = Promise.all(dependents.map(stopOne)).then(() => this.#runners.get(tag)?.stop('shutdown'));
-        done.set(tag, p);
-      }
-      return p;
-    };
     const regular = [...this.#runners.values()].filter((r) => r.policy.mode !== 'shutdown');
-    await Promise.all(regular.map((r) => stopOne(r.tag)));
+    await this.#stopInOrder(regular.map((r) => r.tag), 'shutdown');
     const shutdown = this.#byMode('shutdown');
     for (const r of shutdown) r.dispatch({ type: 'start', origin: 'admin' });
     await Promise.all(shutdown.map((r) => this.#bounded(r)));
     for (const r of this.#runners.values()) r.dispose();
+  }
+
+  // Stop `tags`, each only once its dependents among them are idle (dependents first).
+  async #stopInOrder(tags: readonly string[], origin: 'admin' | 'shutdown'): Promise<void> {
+    const wanted = new Set(tags);
+    const done = new Map<string, Promise<void>>();
+    const stopOne = (tag: string): Promise<void> => {
+      let p = done.get(tag);
+      if (!p) {
+        const dependents = (this.#graph.dependents.get(tag) ?? []).filter((d) => wanted.has(d));
+        p = Promise.all(dependents.map(stopOne)).then(() => this.#runners.get(tag)?.stop(origin));
+        done.set(tag, p);
+      }
+      return p;
+    };
+    await Promise.all(tags.map(stopOne));
   }
 
   // A shutdown component gets the shutdown timeout, then the usual TERM/KILL.
@@ -165,9 +171,16 @@ export class Supervisor {
    * new config's runners are made and the started and restarted ones start when ready.
    */
   async reconfigure(config: Config, stop: readonly string[], start: readonly string[]): Promise<void> {
+    // A restarted prerequisite takes its running dependents down and up with it (pies §6.2).
+    const kept = new Set(config.components.map((c) => c.tag));
+    const bounced = stop
+      .filter((t) => kept.has(t))
+      .flatMap((t) => dependentsOf(this.#graph, t))
+      .filter((d) => kept.has(d) && this.#runners.get(d)?.busy && !stop.includes(d));
+    await this.#stopInOrder([...stop, ...bounced], 'admin');
     await this.remove(stop);
     this.load(config);
-    for (const tag of start) if (this.#runners.has(tag) && this.#components.get(tag)?.mode !== 'shutdown') this.#pending.add(tag);
+    for (const tag of [...start, ...bounced]) if (this.#runners.has(tag) && this.#components.get(tag)?.mode !== 'shutdown') this.#pending.add(tag);
     this.#startReady();
   }
 
