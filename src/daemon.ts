@@ -19,6 +19,7 @@ import { compileAcl, describeDecision } from './acl/acl.js';
 import { peerFromAddress } from './acl/peer.js';
 import { VERSION } from './version.js';
 import type { Notifier } from './systemd/notify.js';
+import { type ConfigWatcher, watchConfig } from './config/watch.js';
 import { detach } from './log/detach.js';
 
 export interface DaemonOptions extends LoadConfigOptions {
@@ -34,6 +35,8 @@ export interface DaemonOptions extends LoadConfigOptions {
   readonly notifier?: Notifier;
   /** Listening sockets passed by systemd, by fd name (= component tag). */
   readonly inheritedSockets?: ReadonlyMap<string, readonly number[]>;
+  /** Reload when the config file or an included file changes (`--watch`). */
+  readonly watchConfig?: boolean | { readonly debounceMs?: number };
 }
 
 /** The outcome of a reload: applied with its plan, or refused with every diagnostic. */
@@ -158,9 +161,14 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   let stopping: Promise<void> | undefined;
   let reloading = Promise.resolve<unknown>(undefined);
 
+  let watcher: ConfigWatcher | undefined;
   const attempt = async (): Promise<{ next: Config; plan: Plan } | { errors: string }> => {
     const next = await loadConfig(options.configFile, options);
-    if (!next.config) return { errors: formatDiagnostics(next.diagnostics, next.sources) };
+    if (!next.config) {
+      // Watch what the broken config includes too, so fixing any of it triggers a reload.
+      if (watcher) detach(watcher.update([...new Set([...config.files, ...next.files])]), log, 'watch update');
+      return { errors: formatDiagnostics(next.diagnostics, next.sources) };
+    }
     return { next: next.config, plan: planReload(config, next.config) };
   };
 
@@ -174,6 +182,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     const { next, plan } = result;
     const tags = (action: string) => plan.entries.filter((e) => e.action === action).map((e) => e.tag);
     config = next;
+    if (watcher) detach(watcher.update(next.files), log, 'watch update');
     launcher = createLauncher({ config, log, baseEnv });
     // Listeners first, so new components waiting on inetd prerequisites find them bound.
     const failures = await network.apply(config, launcher);
@@ -232,6 +241,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       stopping ??= (async () => {
         notify(options.notifier?.stopping('stopping'));
         log.info({}, 'tpies stopping');
+        await watcher?.close();
         await reloading;
         await Promise.all([network.close(config.shutdownTimeoutMs), supervisor.stop()]);
         if (pidfile !== undefined) releasePidfile(pidfile);
@@ -241,6 +251,17 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       return stopping;
     },
   };
+  if (options.watchConfig) {
+    const tuning = typeof options.watchConfig === 'object' && options.watchConfig.debounceMs !== undefined ? { debounceMs: options.watchConfig.debounceMs } : {};
+    watcher = await watchConfig(
+      config.files,
+      (changed) => {
+        log.info({ files: changed.join(', ') }, 'config changed on disk');
+        detach(daemon.reload(), log, 'reload');
+      },
+      { log, ...tuning },
+    );
+  }
   return daemon;
 }
 

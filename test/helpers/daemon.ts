@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
-import { type Daemon, startDaemon } from '../../src/daemon.js';
+import { type Daemon, type DaemonOptions, startDaemon } from '../../src/daemon.js';
 import { type LogEntry, createMemoryLogger } from '../../src/log/logger.js';
 
 export const FIXTURES = path.resolve(import.meta.dirname, '../fixtures');
@@ -24,7 +24,7 @@ export interface TestDaemon {
 }
 
 // `config` may use {{dir}} (the temp dir) and {{bin}} (test/fixtures/bin).
-export async function startTestDaemon(t: TestContext, config: string): Promise<TestDaemon> {
+export async function startTestDaemon(t: TestContext, config: string, extra: Partial<Omit<DaemonOptions, 'configFile' | 'log'>> = {}): Promise<TestDaemon> {
   const dir = await mkdtemp(path.join(tmpdir(), 'tpies-test-'));
   const configFile = path.join(dir, 'tpies.conf');
   const expand = (text: string): string => text.replaceAll('{{dir}}', dir).replaceAll('{{bin}}', BIN);
@@ -35,7 +35,7 @@ export async function startTestDaemon(t: TestContext, config: string): Promise<T
     await daemon?.stop();
     await rm(dir, { recursive: true, force: true });
   });
-  daemon = await startDaemon({ configFile, log, env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
+  daemon = await startDaemon({ configFile, log, env: { PATH: process.env.PATH ?? '/usr/bin:/bin' }, ...extra });
   const started = daemon;
   return {
     daemon: started,
