@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { EXIT, PiesError } from '../errors.js';
 import { formatDiagnostics, loadConfig, type LoadConfigResult } from '../config/index.js';
+import type { Diagnostic, Sources } from '../config/diagnostics.js';
 import { dumpConfig } from '../config/dump.js';
 import { type TpiesOptions, TPIES_USAGE, parseTpiesArgs } from './args.js';
 import type { CliIo } from './io.js';
@@ -60,7 +61,8 @@ async function runDaemon(options: TpiesOptions, io: CliIo): Promise<number> {
     });
   } catch (error) {
     if (!(error instanceof PiesError)) throw error;
-    io.stderr(error.code === 'ERR_CONFIG_INVALID' ? `${error.message}\n` : `tpies: ${error.message}\n`);
+    if (error.code !== 'ERR_CONFIG_INVALID') io.stderr(`tpies: ${error.message}\n`);
+    else io.stderr(unreadableConfigLine(error.message) ?? `${error.message}\n`);
     return error.exitCode;
   }
   const unhandle = handleSignals(daemon, log);
@@ -107,9 +109,23 @@ function configPath(options: TpiesOptions, io: CliIo): string {
 // Load the config and print every diagnostic (warnings too) to stderr.
 async function load(options: TpiesOptions, io: CliIo): Promise<LoadConfigResult> {
   const loaded = await loadConfig(configPath(options, io), { syntax: options.syntax, includeDirs: options.includeDirs });
-  const text = formatDiagnostics(loaded.diagnostics, loaded.sources);
+  const text = diagnosticsText(loaded.diagnostics, loaded.sources);
   if (text) io.stderr(text);
   return loaded;
+}
+
+// A config that could not be read at all (the only diagnostics are location-less `read`
+// errors, i.e. the main file) is one plain line per error, like any other fatal CLI
+// error: `tpies: cannot read config FILE: reason`, without excerpt, rule or summary.
+function diagnosticsText(diagnostics: readonly Diagnostic[], sources: Sources): string {
+  const unreadable = diagnostics.length > 0 && diagnostics.every((d) => d.rule === 'read' && d.severity === 'error' && d.location === undefined);
+  return unreadable ? diagnostics.map((d) => `tpies: ${d.message}\n`).join('') : formatDiagnostics(diagnostics, sources);
+}
+
+// The same for startDaemon's error, which carries the diagnostics already formatted.
+function unreadableConfigLine(formatted: string): string | undefined {
+  const m = /^error: (cannot read config .*) \[read\]\n1 error$/.exec(formatted);
+  return m ? `tpies: ${m[1]}\n` : undefined;
 }
 
 // The same module runs from src/ (tsx) and dist/src/ (built): look upwards for package.json.

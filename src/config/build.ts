@@ -31,7 +31,9 @@ export const INTERNAL_SERVICES: readonly InternalService[] = ['echo', 'discard',
 
 // Build the model from a fully loaded statement list (includes already spliced in).
 export function buildConfig(body: readonly Node[], ctx: BuildContext, files: readonly string[] = []): Config {
-  const { values: g } = readBlock(body, GLOBAL_STATEMENTS, ctx, 'the top level');
+  const { values: g, locations, failed } = readBlock(body, GLOBAL_STATEMENTS, ctx, 'the top level');
+  warnNoEffect(ctx, locations, failed, ['source-info', 'mailer-program', 'mailer-command-line']);
+  for (const keyword of ['control-file', 'stat-file'] as const) for (const at of g[keyword] ?? []) noEffect(ctx, keyword, at);
   const respawn = readRespawn(g.respawn, ctx, DEFAULT_RESPAWN_POLICY);
   const tcpmux = tcpmuxSettings(g, DEFAULT_TCPMUX_SETTINGS);
   const shutdownTimeoutMs = g['shutdown-timeout'] ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
@@ -71,7 +73,10 @@ function buildComponent(s: StatementNode, ctx: BuildContext, defaults: Defaults,
   }
   const tag = tagNode.value;
   const where = `component "${tag}"`;
-  const { values: v, locations } = readBlock(s.block ?? [], COMPONENT_STATEMENTS, ctx, where);
+  const { values: v, locations, failed } = readBlock(s.block ?? [], COMPONENT_STATEMENTS, ctx, where);
+  // A statement that was given but refused has been reported; what depends on it is not
+  // reported again (one mistake, one error).
+  const given = (keyword: string): boolean => v[keyword as keyof ComponentValues] !== undefined || failed.has(keyword);
   const flags = new Set<Flag>((v.flags ?? []).flat());
   const at = (keyword: string): Location => locations.get(keyword) ?? s.location;
   const report = (rule: string, keyword: string, message: string): void => ctx.diags.error(rule, `${where}: ${message}`, at(keyword));
@@ -83,13 +88,15 @@ function buildComponent(s: StatementNode, ctx: BuildContext, defaults: Defaults,
 
   let internal: InternalService | undefined;
   if (flags.has('internal')) {
-    if (v.service === undefined) report('missing-service', 'flags', 'an internal component needs "service NAME" naming the built-in service');
-    else if (!(INTERNAL_SERVICES as readonly string[]).includes(v.service)) {
+    if (v.service === undefined) {
+      if (!given('service')) report('missing-service', 'flags', 'an internal component needs "service NAME" naming the built-in service');
+    } else if (!(INTERNAL_SERVICES as readonly string[]).includes(v.service)) {
       report('bad-value', 'service', `"${v.service}" is not a built-in service (${INTERNAL_SERVICES.join(', ')})`);
     } else internal = v.service as InternalService;
     if (v.command !== undefined || v.program !== undefined) report('internal-command', v.command !== undefined ? 'command' : 'program', 'an internal service runs no program: drop "command"/"program" or the internal flag');
     if (!perConnection) report('bad-mode', 'mode', `internal services are per-connection (mode inetd), not mode ${mode}`);
-  } else if (v.command === undefined && v.program === undefined) {
+  } else if (!given('command') && !given('program') && !failed.has('flags')) {
+    // (A refused `flags` statement may have been meant to say `internal`.)
     report('missing-command', 'component', `no "command" to run`);
   }
 
@@ -104,14 +111,21 @@ function buildComponent(s: StatementNode, ctx: BuildContext, defaults: Defaults,
   if (v.socket && v['tcpmux-master'] === undefined && !(perConnection || mode === 'accept')) {
     report('bad-socket', 'socket', `mode ${mode} takes no socket (sockets belong to inetd and accept components)`);
   }
-  if (!v.socket && v['tcpmux-master'] === undefined && (perConnection || mode === 'accept')) {
+  if (!given('socket') && !given('tcpmux-master') && (perConnection || mode === 'accept')) {
     report('missing-socket', 'mode', `mode ${mode} needs a "socket" to listen on`);
   }
-  if (flags.has('wait') && !perConnection) report('bad-flag', 'flags', 'flag "wait" applies to inetd components only');
+  if (flags.has('wait') && !perConnection && !failed.has('mode')) report('bad-flag', 'flags', 'flag "wait" applies to inetd components only');
   if (flags.has('resolve') && !flags.has('sockenv')) ctx.diags.warning('flag-without-effect', `${where}: flag "resolve" has no effect without "sockenv"`, at('flags'));
 
   const prerequisites = v.prerequisites === 'all' ? before.map((c) => c.tag) : (v.prerequisites ?? []);
   const isMaster = internal === 'tcpmux';
+  if (!isMaster) {
+    for (const keyword of ['tcpmux-timeout', 'tcpmux-line-max'] as const) {
+      if (v[keyword] !== undefined) {
+        ctx.diags.warning('no-effect', `${where}: "${keyword}" has no effect here: it applies only to a TCPMUX master (flags internal; service tcpmux;)`, at(keyword));
+      }
+    }
+  }
   // Even a component with errors is returned (best effort), so the cross-reference checks
   // still run and every problem is reported in one go; loadConfig returns no config then.
 
@@ -157,7 +171,8 @@ function processSettings(v: BlockValues<typeof GLOBAL_STATEMENTS> | ComponentVal
     ...(v.group !== undefined ? { group: v.group } : {}),
     ...(v.allgroups !== undefined ? { allgroups: v.allgroups } : {}),
     ...(v.umask !== undefined ? { umask: v.umask } : {}),
-    ...(v.limits !== undefined ? { limits: v.limits } : {}),
+    // Limits without a letter that counts (`limits "L5"`) limit nothing: no limits at all.
+    ...(v.limits !== undefined && Object.keys(v.limits).length > 0 ? { limits: v.limits } : {}),
     ...(v.env !== undefined ? { env: v.env } : {}),
     ...('chdir' in v && v.chdir !== undefined ? { chdir: v.chdir } : {}),
   };
@@ -170,9 +185,27 @@ function tcpmuxSettings(v: BlockValues<typeof GLOBAL_STATEMENTS> | ComponentValu
   };
 }
 
+// Statements tpies reads (and checks) for pies compatibility but does nothing with. One
+// refused for its value has its error, and no warning on top.
+function warnNoEffect(ctx: BuildContext, locations: ReadonlyMap<string, Location>, failed: ReadonlySet<string>, keywords: readonly string[]): void {
+  for (const keyword of keywords) {
+    const at = locations.get(keyword);
+    if (at && !failed.has(keyword)) noEffect(ctx, keyword, at);
+  }
+}
+
+function noEffect(ctx: BuildContext, keyword: string, at: Location): void {
+  ctx.diags.warning('no-effect', `"${keyword}" is accepted for pies compatibility; it has no effect in tpies`, at);
+}
+
+// `respawn { … }`, `control { … }`, `syslog { … }`: blocks without a name or value.
+function noValue(s: StatementNode, ctx: BuildContext): void {
+  if (s.values.length > 0) ctx.diags.error('arity', `"${s.name}" takes no value: ${s.name} { … }`, s.values[0]!.location);
+}
+
 function readRespawn(s: StatementNode | undefined, ctx: BuildContext, base: RespawnPolicy): RespawnPolicy {
   if (!s) return base;
-  if (s.values.length > 0) badValue(ctx, s.values[0]!, '"respawn" takes no value: respawn { … }');
+  noValue(s, ctx);
   const { values: r } = readBlock(s.block ?? [], RESPAWN_STATEMENTS, ctx, 'respawn');
   const policy: RespawnPolicy = {
     initialDelayMs: r['initial-delay'] ?? base.initialDelayMs,
@@ -200,10 +233,13 @@ function collectDefacls(list: readonly Acl[], ctx: BuildContext): Map<string, Ac
 }
 
 function buildControl(s: StatementNode, ctx: BuildContext): ControlSettings {
-  const { values: c } = readBlock(s.block ?? [], CONTROL_STATEMENTS, ctx, 'control');
+  noValue(s, ctx);
+  const { values: c, locations, failed } = readBlock(s.block ?? [], CONTROL_STATEMENTS, ctx, 'control');
+  warnNoEffect(ctx, locations, failed, ['realm', 'idle-timeout']);
+  const socketLocation = locations.get('socket');
   return {
     location: s.location,
-    ...(c.socket ? { socket: c.socket } : {}),
+    ...(c.socket ? { socket: c.socket, ...(socketLocation ? { socketLocation } : {}) } : {}),
     ...(c.acl ? { acl: c.acl } : {}),
     ...(c['admin-acl'] ? { adminAcl: c['admin-acl'] } : {}),
     ...(c['user-acl'] ? { userAcl: c['user-acl'] } : {}),
@@ -211,7 +247,9 @@ function buildControl(s: StatementNode, ctx: BuildContext): ControlSettings {
 }
 
 function buildSyslog(s: StatementNode, ctx: BuildContext): SyslogSettings {
-  const { values: l } = readBlock(s.block ?? [], SYSLOG_STATEMENTS, ctx, 'syslog');
+  noValue(s, ctx);
+  const { values: l, locations, failed } = readBlock(s.block ?? [], SYSLOG_STATEMENTS, ctx, 'syslog');
+  warnNoEffect(ctx, locations, failed, ['print-priority']);
   return {
     ...(l.facility !== undefined ? { facility: l.facility } : {}),
     ...(l.tag !== undefined ? { tag: l.tag } : {}),

@@ -1,5 +1,6 @@
 // Config diagnostics: collected, never thrown one at a time, and printed all together as
-// `file:line:col: severity: message` with the source line and a caret under the column.
+// `file:line:col: severity: message [rule]` with the source line and a caret under the
+// column (the rule id last, as compilers name the flag behind a warning).
 import type { Location } from './ast.js';
 
 export type Severity = 'error' | 'warning';
@@ -63,7 +64,8 @@ export function sortDiagnostics(list: readonly Diagnostic[]): Diagnostic[] {
 
 // One diagnostic as text: the headline, the quoted source line with a caret, then notes.
 export function formatDiagnostic(d: Diagnostic, sources: Sources): string {
-  const head = d.location ? `${formatLocation(d.location)}: ${d.severity}: ${d.message}` : `${d.severity}: ${d.message}`;
+  const text = `${d.severity}: ${d.message} [${d.rule}]`;
+  const head = d.location ? `${formatLocation(d.location)}: ${text}` : text;
   const lines = [head];
   if (d.location) lines.push(...excerpt(d.location, sources));
   for (const note of d.notes) {

@@ -1,10 +1,11 @@
 // The Config model as canonical pies text (`tpies --dump-config`): every setting explicit,
-// defaults filled in, includes spliced. Loading what it prints gives the same model back.
+// defaults filled in, includes spliced. Loading what it prints gives the same model back,
+// so socket URLs and ACL addresses are printed as they were written (the model keeps that
+// text), and env operations in the form that reads back as the same operations.
 import type { Location, Node, StatementNode, ValueNode } from './ast.js';
 import type { Acl, AclAddress, AclRef, Component, Config, EnvOp, ExitMatch, Limits, ProcessSettings, Redirect, RespawnPolicy, ReturnCode, TcpmuxSettings } from './model.js';
 import { EXIT_CODES } from './read/return-code.js';
 import { isBareWord, printTree } from './print.js';
-import { formatSocketAddress } from '../inetd/socket-address.js';
 
 const NOWHERE: Location = { file: '<dump>', line: 0, column: 0 };
 const CODE_NAMES = new Map(Object.entries(EXIT_CODES).map(([name, code]) => [code, name]));
@@ -39,7 +40,7 @@ function configStatements(config: Config): Node[] {
   if (config.control) {
     const c = config.control;
     out.push(block('control', [], [
-      ...(c.socket ? [st('socket', [formatSocketAddress(c.socket)])] : []),
+      ...(c.socket ? [st('socket', [c.socket.url])] : []),
       ...aclRefStatements('acl', c.acl),
       ...aclRefStatements('admin-acl', c.adminAcl),
       ...aclRefStatements('user-acl', c.userAcl),
@@ -59,7 +60,7 @@ function componentStatement(c: Component, config: Config): StatementNode {
   if (c.command !== undefined) body.push(st('command', [c.command]));
   if (c.prerequisites.length > 0) body.push(st('prerequisites', [list(c.prerequisites)]));
   if (c.dependents.length > 0) body.push(st('dependents', [list(c.dependents)]));
-  if (c.socket) body.push(st('socket', [formatSocketAddress(c.socket)]));
+  if (c.socket) body.push(st('socket', [c.socket.url]));
   if (c.service !== undefined) body.push(st('service', [c.service]));
   if (c.tcpmuxMaster !== undefined) body.push(st('tcpmux-master', [c.tcpmuxMaster]));
   if (c.tcpmux && !sameJson(c.tcpmux, config.tcpmux)) body.push(...tcpmuxStatements(c.tcpmux));
@@ -92,10 +93,58 @@ function processStatements(p: ProcessSettings): StatementNode[] {
   if (p.group !== undefined) out.push(st('group', [list(p.group)]));
   if (p.allgroups !== undefined) out.push(st('allgroups', [p.allgroups ? 'yes' : 'no']));
   if (p.umask !== undefined) out.push(st('umask', [p.umask.toString(8).padStart(3, '0')]));
-  if (p.limits !== undefined) out.push(st('limits', [LIMIT_LETTERS.flatMap(([k, l]) => (p.limits?.[k] !== undefined ? [`${l}${p.limits[k]}`] : [])).join(' ')]));
+  const limits = p.limits !== undefined ? LIMIT_LETTERS.flatMap(([k, l]) => (p.limits?.[k] !== undefined ? [`${l}${p.limits[k]}`] : [])) : [];
+  // No letter, no limit: `limits "";` would not load.
+  if (limits.length > 0) out.push(st('limits', [limits.join(' ')]));
   if (p.chdir !== undefined) out.push(st('chdir', [p.chdir]));
-  if (p.env !== undefined) out.push(block('env', [], p.env.map(envStatement)));
+  if (p.env !== undefined) out.push(envStatements(p.env));
   return out;
+}
+
+// The block form has no append/prepend, so env with those is printed in the legacy
+// one-line form, which has them, when every operation can be written there; only if not,
+// append and prepend become `set` with pies' own ${…} expansion.
+function envStatements(ops: readonly EnvOp[]): StatementNode {
+  const legacy = ops.some((op) => op.op === 'append' || op.op === 'prepend') ? legacyEnvItems(ops) : undefined;
+  return legacy ? st('env', [list(legacy)]) : block('env', [], ops.map(envStatement));
+}
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+// `env - NAME -NAME -NAME=VAL NAME=VAL NAME+=VAL NAME=+VAL` items that read back as exactly
+// `ops`, or undefined. The reader puts clear and keep first, as the model already has them.
+function legacyEnvItems(ops: readonly EnvOp[]): string[] | undefined {
+  const items: string[] = [];
+  for (const [i, op] of ops.entries()) {
+    switch (op.op) {
+      case 'clear':
+        if (i !== 0) return undefined;
+        items.push('-');
+        break;
+      case 'keep':
+        if (!ENV_NAME.test(op.pattern) || op.value !== undefined) return undefined;
+        items.push(op.pattern);
+        break;
+      case 'unset':
+        if (!ENV_NAME.test(op.pattern)) return undefined;
+        items.push(op.value === undefined ? `-${op.pattern}` : `-${op.pattern}=${op.value}`);
+        break;
+      case 'set':
+        // NAME=+VALUE would read back as prepend.
+        if (op.value.startsWith('+')) return undefined;
+        items.push(`${op.name}=${op.value}`);
+        break;
+      case 'append':
+        items.push(`${op.name}+=${op.value}`);
+        break;
+      case 'prepend':
+        items.push(`${op.name}=+${op.value}`);
+        break;
+      case 'eval':
+        return undefined;
+    }
+  }
+  return items;
 }
 
 function envStatement(op: EnvOp): StatementNode {
@@ -111,7 +160,8 @@ function envStatement(op: EnvOp): StatementNode {
       return st('eval', [op.expression]);
     case 'append':
     case 'prepend':
-      // The block form has no append/prepend; pies' own expansion expresses them.
+      // The block form has no append/prepend; pies' own expansion expresses them (the
+      // operation then reads back as a `set`; see envStatements).
       return st('set', [op.op === 'append' ? `${op.name}=\${${op.name}:+\${${op.name}}}${op.value}` : `${op.name}=${op.value}\${${op.name}:+\${${op.name}}}`]);
   }
 }
@@ -164,7 +214,7 @@ function aclEntries(acl: Acl): StatementNode[] {
 }
 
 function aclAddressText(a: AclAddress): string {
-  return a.kind === 'any' ? 'any' : a.kind === 'unix' ? a.path : `${a.address}/${a.prefix}`;
+  return a.kind === 'any' ? 'any' : a.kind === 'unix' ? a.path : a.text;
 }
 
 function seconds(ms: number): string {

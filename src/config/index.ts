@@ -42,7 +42,7 @@ export async function loadConfig(file: string, options: LoadConfigOptions = {}):
     tree.diagnostics.forEach((d) => diags.add(d));
     tree.sources.forEach((text, name) => sources.set(name, text));
     files = [...tree.files];
-    const expanded = await expandIncludeInetd(tree.body, file, diags, sources);
+    const expanded = await expandIncludeInetd(tree.body, diags, sources);
     body = expanded.body;
     files.push(...expanded.files);
   }
@@ -54,7 +54,9 @@ export async function loadConfig(file: string, options: LoadConfigOptions = {}):
 
 // `include-inetd FILE|DIR;` at the top level: the inetd.conf file(s) become components in
 // place (a directory means every regular file in it, sorted, as GNU inetd reads inetd.d).
-async function expandIncludeInetd(body: readonly Node[], mainFile: string, diags: Diagnostics, sources: Map<string, string>): Promise<{ body: Node[]; files: string[] }> {
+// A relative name is taken from the directory of the file that holds the statement, as
+// its location names it (so after a `#line N "other"` rename, from other's directory).
+async function expandIncludeInetd(body: readonly Node[], diags: Diagnostics, sources: Map<string, string>): Promise<{ body: Node[]; files: string[] }> {
   const out: Node[] = [];
   const files: string[] = [];
   for (const node of body) {
@@ -67,7 +69,7 @@ async function expandIncludeInetd(body: readonly Node[], mainFile: string, diags
       diags.error('arity', '"include-inetd" takes one file or directory name', node.location);
       continue;
     }
-    const where = path.resolve(path.dirname(node.location.file === mainFile ? mainFile : node.location.file), target.value);
+    const where = path.resolve(path.dirname(node.location.file), target.value);
     const names = await inetdFiles(where).catch((e: NodeJS.ErrnoException) => {
       diags.error('read', `cannot read inetd configuration ${target.value}: ${e.code === 'ENOENT' ? 'no such file or directory' : e.message}`, target.location);
       return [];

@@ -191,6 +191,8 @@ export interface Component extends ProcessSettings {
 /** `control { socket …; acl …; }`. */
 export interface ControlSettings {
   readonly socket?: SocketAddress;
+  /** Where `socket` was given, for diagnostics about it. */
+  readonly socketLocation?: Location;
   readonly acl?: AclRef;
   readonly adminAcl?: AclRef;
   readonly userAcl?: AclRef;

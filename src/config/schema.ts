@@ -7,7 +7,7 @@ import { parseSocketAddress } from '../inetd/socket-address.js';
 import { readAclRef, readDefacl } from './read/acl.js';
 import { readEnv } from './read/env.js';
 import { readLimits } from './read/limits.js';
-import { readRedirect } from './read/redirect.js';
+import { SYSLOG_FACILITIES, readRedirect } from './read/redirect.js';
 import { readReturnCode } from './read/return-code.js';
 import {
   type BuildContext,
@@ -23,6 +23,7 @@ import {
   readSeconds,
   readString,
   suggest,
+  unsupportedValue,
 } from './values.js';
 
 /** How one statement is written and read. */
@@ -46,7 +47,9 @@ export type BlockValues<S extends BlockSpec> = {
 const once = <T>(read: (s: StatementNode, ctx: BuildContext) => T | undefined, form: StatementSpec['form'] = 'simple'): Once<T> => ({ form, multiple: false, read });
 const many = <T>(read: (s: StatementNode, ctx: BuildContext) => T | undefined, form: StatementSpec['form'] = 'simple'): Many<T> => ({ form, multiple: true, read });
 const unsupported = (reason: string): Once<never> => ({ form: 'either', multiple: false, read: () => undefined, unsupported: reason });
-const ignored = (): Once<true> => ({ form: 'either', multiple: true as false, read: () => true });
+// Obsolete in pies and ignored there too; any value and form, may repeat. The locations are
+// kept so that each occurrence can be warned about.
+const ignored = (): Many<Location> => ({ form: 'either', multiple: true, read: (s) => s.location });
 
 export const MODES: Readonly<Record<string, Mode>> = {
   respawn: 'respawn', exec: 'respawn', inetd: 'inetd', nostartaccept: 'inetd', accept: 'accept', startup: 'startup', shutdown: 'shutdown',
@@ -58,10 +61,10 @@ export const FLAGS: readonly Flag[] = ['disable', 'precious', 'nullinput', 'wait
 function readMode(s: StatementNode, ctx: BuildContext): Mode | undefined {
   const v = oneScalar(s, ctx);
   if (!v) return undefined;
-  const mode = MODES[v.value];
-  if (mode) return mode;
-  if (v.value === 'pass' || v.value === 'pass-fd') return badValue(ctx, v, `mode "${v.value}" is not supported: Node cannot pass descriptors over unix sockets (SCM_RIGHTS)`);
-  if (INIT_MODES.includes(v.value)) return badValue(ctx, v, `mode "${v.value}" is not supported: it exists only when pies runs as init (PID 1)`);
+  // Own properties only: `mode constructor;` must not find Object.prototype.constructor.
+  if (Object.hasOwn(MODES, v.value)) return MODES[v.value];
+  if (v.value === 'pass' || v.value === 'pass-fd') return unsupportedValue(ctx, v, `mode "${v.value}" is not supported: Node cannot pass descriptors over unix sockets (SCM_RIGHTS)`);
+  if (INIT_MODES.includes(v.value)) return unsupportedValue(ctx, v, `mode "${v.value}" is not supported: it exists only when pies runs as init (PID 1)`);
   enumValue(v, ctx, 'mode', Object.keys(MODES));
   return undefined;
 }
@@ -94,13 +97,22 @@ function readSocket(s: StatementNode, ctx: BuildContext): SocketAddress | undefi
   const v = oneScalar(s, ctx);
   if (!v) return undefined;
   const parsed = parseSocketAddress(v.value, ctx.services);
-  return 'error' in parsed ? badValue(ctx, v, parsed.error) : parsed.address;
+  if (!('error' in parsed)) return parsed.address;
+  return parsed.unsupported ? unsupportedValue(ctx, v, parsed.error) : badValue(ctx, v, parsed.error);
 }
 
 function readSocketType(s: StatementNode, ctx: BuildContext): 'stream' | undefined {
   const t = readEnum(s, ctx, ['stream', 'dgram', 'raw', 'rdm', 'seqpacket'] as const);
   if (t === undefined || t === 'stream') return t;
-  return badValue(ctx, s.values[0]!, `socket-type "${t}" is not supported: tpies serves stream sockets only`);
+  return unsupportedValue(ctx, s.values[0]!, `socket-type "${t}" is not supported: tpies serves stream sockets only`);
+}
+
+// The syslog block's facility, from the list `stdout syslog FACILITY.PRIORITY` accepts;
+// case-insensitive, as there, and kept in lower case.
+function readFacility(s: StatementNode, ctx: BuildContext): string | undefined {
+  const v = oneScalar(s, ctx);
+  if (!v) return undefined;
+  return enumValue({ ...v, value: v.value.toLowerCase() }, ctx, 'syslog facility', SYSLOG_FACILITIES);
 }
 
 const readText = (s: StatementNode, ctx: BuildContext): string | undefined => readString(s, ctx);
@@ -115,7 +127,8 @@ export const RESPAWN_STATEMENTS = {
   'max-delay': once(readSeconds),
   jitter: once((s, ctx) => readNumber(s, ctx, 0, 1)),
   window: once(readSeconds),
-  limit: once(readPositive),
+  // 0 turns the throttle off (supervisor/backoff.ts).
+  limit: once(readCount),
   sleep: once(readSeconds),
 } satisfies BlockSpec;
 
@@ -177,7 +190,7 @@ export const CONTROL_STATEMENTS = {
 
 /** `syslog { … }`. */
 export const SYSLOG_STATEMENTS = {
-  facility: once(readText),
+  facility: once(readFacility),
   tag: once(readText),
   dev: once(readText),
   'print-priority': once(readFlag),
@@ -206,17 +219,23 @@ export const GLOBAL_STATEMENTS = {
   'identity-provider': unsupported('identity providers (PAM, system) are not implemented'),
 } satisfies BlockSpec;
 
+/** What readBlock found in a block. */
+export interface BlockResult<S extends BlockSpec> {
+  readonly values: BlockValues<S>;
+  /** Where each keyword was first given (also when its value was refused). */
+  readonly locations: Map<string, Location>;
+  /** Keywords given but refused, for their value or their form (already reported), so that
+   * the builder does not report them a second time as missing. */
+  readonly failed: Set<string>;
+}
+
 // Read a block's statements against `spec`: unknown statements (with a did-you-mean),
 // wrong form, repeated singletons and unsupported ones become diagnostics; the rest is
 // converted. `where` names the block in messages, e.g. `component "web"`.
-export function readBlock<S extends BlockSpec>(
-  body: readonly Node[],
-  spec: S,
-  ctx: BuildContext,
-  where: string,
-): { values: BlockValues<S>; locations: Map<string, Location> } {
+export function readBlock<S extends BlockSpec>(body: readonly Node[], spec: S, ctx: BuildContext, where: string): BlockResult<S> {
   const values: Record<string, unknown> = {};
   const locations = new Map<string, Location>();
+  const failed = new Set<string>();
   for (const node of body) {
     if (node.type === 'Include') {
       ctx.diags.error('include', `#include was not resolved here (${where})`, node.location);
@@ -235,10 +254,12 @@ export function readBlock<S extends BlockSpec>(
     }
     if (entry.form === 'simple' && s.block) {
       ctx.diags.error('form', `"${s.name}" is a simple statement, not a block: end it with ";"`, s.location);
+      failed.add(s.name);
       continue;
     }
     if (entry.form === 'block' && !s.block) {
       ctx.diags.error('form', `"${s.name}" needs a block: ${s.name} … { … }`, s.location);
+      failed.add(s.name);
       continue;
     }
     const first = locations.get(s.name);
@@ -248,9 +269,12 @@ export function readBlock<S extends BlockSpec>(
     }
     if (!first) locations.set(s.name, s.location);
     const value = entry.read(s, ctx);
-    if (value === undefined) continue;
+    if (value === undefined) {
+      failed.add(s.name);
+      continue;
+    }
     if (entry.multiple) ((values[s.name] ??= []) as unknown[]).push(value);
     else values[s.name] = value;
   }
-  return { values: values as BlockValues<S>, locations };
+  return { values: values as BlockValues<S>, locations, failed };
 }

@@ -22,6 +22,13 @@ export function badValue(ctx: BuildContext, at: { readonly location: Location },
   return undefined;
 }
 
+// Report a pies value that tpies refuses on purpose (a mode, a socket type, udp, an ACL
+// clause): rule `unsupported`, as for refused statements, not `bad-value`.
+export function unsupportedValue(ctx: BuildContext, at: { readonly location: Location }, message: string): undefined {
+  ctx.diags.error('unsupported', message, at.location);
+  return undefined;
+}
+
 // Exactly `min`..`max` values, as grecs demands ("missing semicolon?" is grecs' own hint).
 export function checkArity(s: StatementNode, ctx: BuildContext, min: number, max: number): boolean {
   if (s.values.length > max) {
@@ -58,15 +65,21 @@ export function readString(s: StatementNode, ctx: BuildContext): string | undefi
   return oneScalar(s, ctx)?.value;
 }
 
-// grecs numbers are C-like: 0x… hex, 0… octal, else decimal.
+// grecs numbers are C-like: 0x… hex, 0… octal (so `08` and `0789` are errors, as in C),
+// else decimal.
 export function parseInteger(text: string): number | undefined {
   const t = text.trim();
   let n: number;
   if (/^[+-]?0x[0-9a-f]+$/i.test(t)) n = Number.parseInt(t, 16);
   else if (/^[+-]?0[0-7]+$/.test(t)) n = Number.parseInt(t, 8);
-  else if (/^[+-]?[0-9]+$/.test(t)) n = Number.parseInt(t, 10);
+  else if (/^[+-]?(0|[1-9][0-9]*)$/.test(t)) n = Number.parseInt(t, 10);
   else return undefined;
   return Number.isSafeInteger(n) ? n : undefined;
+}
+
+// A digit string with a leading 0 that is not octal: say why it is refused.
+function octalHint(text: string): string {
+  return /^[+-]?0[0-9]+$/.test(text.trim()) ? ' (a leading 0 means octal, which has no digits 8 or 9)' : '';
 }
 
 export function readInteger(s: StatementNode, ctx: BuildContext, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
@@ -77,16 +90,26 @@ export function readInteger(s: StatementNode, ctx: BuildContext, min: number, ma
 
 export function integerValue(v: ScalarNode, ctx: BuildContext, what: string, min: number, max: number): number | undefined {
   const n = parseInteger(v.value);
-  if (n === undefined) return badValue(ctx, v, `${what}: "${v.value}" is not a number`);
-  if (n < min || n > max) return badValue(ctx, v, `${what}: ${n} is out of range (${min}..${max === Number.MAX_SAFE_INTEGER ? '' : max})`);
+  if (n === undefined) return badValue(ctx, v, `${what}: "${v.value}" is not a number${octalHint(v.value)}`);
+  if (n < min || n > max) return badValue(ctx, v, `${what}: ${n} is out of range (${rangeText(min, max)})`);
   return n;
 }
+
+function rangeText(min: number, max: number): string {
+  return max === Number.MAX_SAFE_INTEGER ? `at least ${min}` : `${min}..${max}`;
+}
+
+/** The longest duration, in seconds: Node timers hold at most 2^31-1 ms (about 24.8 days). */
+export const MAX_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
 
 // Seconds (decimals allowed) → milliseconds.
 export function readSeconds(s: StatementNode, ctx: BuildContext): number | undefined {
   const v = oneScalar(s, ctx);
   if (!v) return undefined;
   if (!/^[0-9]+(\.[0-9]+)?$/.test(v.value)) return badValue(ctx, v, `${statementLabel(s)}: "${v.value}" is not a number of seconds`);
+  if (Number(v.value) > MAX_SECONDS) {
+    return badValue(ctx, v, `${statementLabel(s)}: ${v.value} seconds is too long (at most ${MAX_SECONDS}, about 24.8 days: the longest timer Node can set)`);
+  }
   return Math.round(Number(v.value) * 1000);
 }
 

@@ -7,12 +7,11 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { isDeepStrictEqual } from 'node:util';
 import fc from 'fast-check';
 import { dumpConfig } from '../../src/config/dump.js';
 import { formatDiagnostics, loadConfig, type LoadConfigOptions } from '../../src/config/index.js';
 import type { Config } from '../../src/config/model.js';
-import { type Json, modelForComparison } from '../helpers/model-json.js';
+import { modelForComparison } from '../helpers/model-json.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const GOLDEN_OK = join(ROOT, 'test/config/golden/ok');
@@ -20,32 +19,9 @@ const SERVICES = join(ROOT, 'test/config/golden/services');
 const TMP = mkdtempSync(join(tmpdir(), 'tpies-dump-'));
 after(() => rmSync(TMP, { recursive: true, force: true }));
 
-// Known bugs in src/ (see the report that came with this file); each one is a `todo` test
-// below that shows the exact difference, so it flips to passing once fixed:
-//  - dump.ts prints ACL addresses as ADDRESS/PREFIX, so AclAddress.text (as written,
-//    e.g. "127.0.0.1", "::1", "10.0.0.0/255.0.0.0") comes back changed;
-//  - dump.ts prints socket URLs canonically, so SocketAddress.url (as written, e.g.
-//    "inet://:8080", "local:///x", unix arguments in another order) comes back changed;
-//  - dump.ts prints legacy env NAME+=VALUE / NAME=+VALUE as `set` with ${…} expansion,
-//    so an `append`/`prepend` EnvOp comes back as `set`.
-// The main round trip therefore compares with `url` and `text` re-derived canonically on
-// both sides, and without `env` where append/prepend occur; the exact comparison is a todo.
-const KNOWN_BUGS = 'BUG src/config/dump.ts: as-written SocketAddress.url / AclAddress.text, or legacy env append/prepend, change in the round trip';
-
-function knownBugsAside(json: Json, dropEnv: boolean): Json {
-  if (Array.isArray(json)) return json.map((v) => knownBugsAside(v, dropEnv));
-  if (json === null || typeof json !== 'object') return json;
-  const out: { [key: string]: Json } = {};
-  for (const [k, v] of Object.entries(json)) if (!(dropEnv && k === 'env')) out[k] = knownBugsAside(v, dropEnv);
-  if (out['kind'] === 'cidr') out['text'] = `${String(out['address'])}/${String(out['prefix'])}`;
-  if ((out['kind'] === 'inet' || out['kind'] === 'unix') && 'url' in out) out['url'] = '(as written)';
-  return out;
-}
-
-function usesEnvAppend(config: Config): boolean {
-  const ops = [...(config.process.env ?? []), ...config.components.flatMap((c) => c.env ?? [])];
-  return ops.some((op) => op.op === 'append' || op.op === 'prepend');
-}
+// The comparison is exact: what the model keeps as written (SocketAddress.url,
+// AclAddress.text) is dumped as written, and legacy env append/prepend operations are
+// dumped in the legacy one-line form, so they come back as the same operations.
 
 async function mustLoad(file: string, options: LoadConfigOptions): Promise<Config> {
   const result = await loadConfig(file, options);
@@ -88,25 +64,16 @@ describe('dumpConfig round trip on files', () => {
   });
 
   for (const { name, file, options } of inputs) {
-    test(`${name}: dump → load gives the same model, known bugs aside`, async () => {
+    test(`${name}: dump → load gives exactly the same model, and the dump is canonical`, async () => {
       const config = await mustLoad(file, options);
       const { text, again, textAgain } = await roundTrip(config, options.servicesFile);
       assert.equal(textAgain, text, 'the dump is canonical: dumping the reloaded model prints the same text');
-      const envAppend = usesEnvAppend(config);
-      assert.deepEqual(knownBugsAside(modelForComparison(again), envAppend), knownBugsAside(modelForComparison(config), envAppend), text);
-    });
-
-    // Differs only where the test above allowed it; a todo until dump.ts is fixed.
-    test(`${name}: dump → load gives exactly the same model`, async (t) => {
-      const config = await mustLoad(file, options);
-      const { text, again } = await roundTrip(config, options.servicesFile);
-      if (!isDeepStrictEqual(modelForComparison(again), modelForComparison(config))) t.todo(KNOWN_BUGS);
       assert.deepEqual(modelForComparison(again), modelForComparison(config), text);
     });
   }
 });
 
-// Exact single cases; the todo ones are known bugs in src/ (see the header).
+// Exact single cases.
 describe('dumpConfig edge cases', () => {
   async function roundTripText(source: string): Promise<void> {
     const file = join(TMP, `edge-${serial++}.conf`);
@@ -126,18 +93,53 @@ describe('dumpConfig edge cases', () => {
   test('a quoted tag and text full of escapes', () =>
     roundTripText('component "a b" {\n    command "/bin/echo \\"x\\" \'$HOME\'";\n    access-denied-message "no\\r\\n\\ttab \\\\ slash";\n    stdout file "/var/log/a b.log";\n}\n'));
 
-  test('limits with only the ignored L letter', { todo: 'src/config/dump.ts prints `limits "";` for limits {} (from "L5"), which does not load: "empty limits string"' }, () =>
+  // (It limits nothing, so there is no `limits` statement to print, nor one in the model.)
+  test('limits with only the ignored L letter', () =>
     roundTripText(component('    limits "L5";')));
 
+  test('legacy env with every kind of item, append and prepend included', async () => {
+    const source = component('    env (-, PATH, -TZ, "-LANG=C", "HOME=/var/x", "PATH+=:/opt/bin", "MANPATH=+/opt/man:", "X=a b");');
+    await roundTripText(source);
+    const file = join(TMP, `edge-${serial++}.conf`);
+    writeFileSync(file, source);
+    const config = await mustLoad(file, {});
+    assert.deepEqual(config.components[0]?.env?.map((op) => op.op), ['clear', 'keep', 'unset', 'unset', 'set', 'append', 'prepend', 'set']);
+    assert.match(dumpConfig(config), /^ {4}env \(-, PATH, -TZ, "-LANG=C", "HOME=\/var\/x", "PATH\+=:\/opt\/bin", "MANPATH=\+\/opt\/man:", "X=a b"\);$/m);
+  });
+
+  test('ACL addresses and socket URLs come back as written', async () => {
+    const source = [
+      'defacl a {\n    allow from (127.0.0.1, ::1, 10.0.0.0/255.0.0.0, "::ffff:10.0.0.0/104", 192.168.1.7/24);\n}',
+      'control {\n    socket "local:///run/t.ctl;mode=600;user=root";\n}',
+      component('    mode inetd;\n    socket inet://:8080;'),
+    ].join('\n');
+    await roundTripText(source);
+    const file = join(TMP, `edge-${serial++}.conf`);
+    writeFileSync(file, source);
+    const text = dumpConfig(await mustLoad(file, {}));
+    assert.match(text, /allow from \(127\.0\.0\.1, ::1, 10\.0\.0\.0\/255\.0\.0\.0, ::ffff:10\.0\.0\.0\/104, 192\.168\.1\.7\/24\);/);
+    assert.match(text, /socket "local:\/\/\/run\/t\.ctl;mode=600;user=root";/);
+    assert.match(text, /socket inet:\/\/:8080;/);
+  });
+
   // (Node timers also hold at most 2^31-1 ms, ~24.8 days; longer delays fire after 1 ms.)
-  test('a number of seconds too large to print as digits is refused', { todo: 'src/config/values.ts readSeconds accepts any digit string: 1e21 s loads, dumps as "1e+21" and no longer loads' }, async () => {
+  test('a number of seconds too large to print as digits is refused', async () => {
     const file = join(TMP, `edge-${serial++}.conf`);
     writeFileSync(file, 'shutdown-timeout 1000000000000000000000;\n');
     const result = await loadConfig(file);
     assert.equal(result.config, null);
   });
 
-  test('limits beyond a safe integer are refused', { todo: 'src/config/read/limits.ts accepts N100000000000000000000000 (1e23), which dumps as "N1e+23"' }, async () => {
+  test('the longest duration a Node timer holds is accepted, one second more is not', async () => {
+    const file = join(TMP, `edge-${serial++}.conf`);
+    writeFileSync(file, 'shutdown-timeout 2147483;\n');
+    assert.ok((await loadConfig(file)).config);
+    await roundTripText('shutdown-timeout 2147483;\n');
+    writeFileSync(file, 'shutdown-timeout 2147484;\n');
+    assert.equal((await loadConfig(file)).config, null);
+  });
+
+  test('limits beyond a safe integer are refused', async () => {
     const file = join(TMP, `edge-${serial++}.conf`);
     writeFileSync(file, component('    limits "N100000000000000000000000";'));
     const result = await loadConfig(file);
@@ -200,10 +202,23 @@ const envBlock = fc
     { maxLength: 4 },
   )
   .map((ops) => `env {\n${ops.join('\n')}\n}`);
-// Legacy one-line env without NAME+=VALUE / NAME=+VALUE (the known dump bug above), as a
-// list, so adjacent quoted items are not joined into one string as grecs would.
+// Legacy one-line env, as a list, so adjacent quoted items are not joined into one string
+// as grecs would. (A set value starting with "+" would read as a prepend.)
 const legacyEnv = fc
-  .tuple(fc.boolean(), fc.array(fc.oneof(envName, envName.map((n) => `-${n}`), fc.tuple(envName, text).map(([n, v]) => q(`${n}=${v}`))), { minLength: 1, maxLength: 4 }))
+  .tuple(
+    fc.boolean(),
+    fc.array(
+      fc.oneof(
+        envName,
+        envName.map((n) => `-${n}`),
+        fc.tuple(envName, text).map(([n, v]) => q(`-${n}=${v}`)),
+        fc.tuple(envName, text.filter((v) => !v.startsWith('+'))).map(([n, v]) => q(`${n}=${v}`)),
+        fc.tuple(envName, text).map(([n, v]) => q(`${n}+=${v}`)),
+        fc.tuple(envName, text).map(([n, v]) => q(`${n}=+${v}`)),
+      ),
+      { minLength: 1, maxLength: 4 },
+    ),
+  )
   .map(([clear, items]) => `env (${[...(clear ? ['-'] : []), ...items].join(', ')});`);
 
 const LIMIT_LETTERS = ['A', 'C', 'D', 'F', 'M', 'N', 'R', 'S', 'T', 'U'];
@@ -239,7 +254,7 @@ const respawnBlock = fc
       'max-delay': secondsMs(10_000, 3_600_000),
       jitter: fc.integer({ min: 0, max: 100 }).map((n) => String(n / 100)),
       window: secondsMs(0, 3_600_000),
-      limit: fc.integer({ min: 1, max: 1000 }).map(String),
+      limit: fc.integer({ min: 0, max: 1000 }).map(String),
       sleep: secondsMs(0, 3_600_000),
     },
     { requiredKeys: [] },
@@ -370,7 +385,7 @@ const validConfig: fc.Arbitrary<string> = fc
     respawn: fc.option(respawnBlock),
     pidfile: fc.option(path),
     debug: fc.option(fc.integer({ min: 0, max: 9 })),
-    syslog: fc.option(fc.record({ facility: word, tag: text, dev: path }, { requiredKeys: [] })),
+    syslog: fc.option(fc.record({ facility: fc.constantFrom('daemon', 'user', 'local0', 'LOCAL7', 'authpriv'), tag: text, dev: path }, { requiredKeys: [] })),
     control: fc.option(fc.constantFrom('unix:///run/tpies.ctl', '"unix:///run/t.ctl;group=wheel;mode=600"', 'inet://127.0.0.1:8079')),
   })
   .chain((g) => {
@@ -410,7 +425,7 @@ describe('dumpConfig round trip on random valid configs', () => {
     }
   });
 
-  test('dump → load gives the same model (as-written url/text aside), and the dump is canonical', async () => {
+  test('dump → load gives exactly the same model, and the dump is canonical', async () => {
     await fc.assert(
       fc.asyncProperty(validConfig, async (source) => {
         const file = join(TMP, `gen-${serial++}.conf`);
@@ -418,7 +433,7 @@ describe('dumpConfig round trip on random valid configs', () => {
         const config = await mustLoad(file, {});
         const { text, again, textAgain } = await roundTrip(config);
         assert.equal(textAgain, text, 'dumping the reloaded model prints the same text');
-        assert.deepEqual(knownBugsAside(modelForComparison(again), false), knownBugsAside(modelForComparison(config), false), `--- source ---\n${source}\n--- dump ---\n${text}`);
+        assert.deepEqual(modelForComparison(again), modelForComparison(config), `--- source ---\n${source}\n--- dump ---\n${text}`);
       }),
       { numRuns: 300 },
     );

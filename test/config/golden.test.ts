@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { MAX_ACL_DEPTH } from '../../src/acl/acl.js';
 import { formatDiagnostics, loadConfig } from '../../src/config/index.js';
 import { serializeModel } from '../helpers/model-json.js';
 
@@ -96,7 +97,7 @@ test('three-mistakes.conf reports three different errors, each with file:line:co
   assert.match(text, /\n3 errors\n$/);
 });
 
-// ---- known bugs in src/: todo until fixed (they pass, and so turn into plain tests, then) ----
+// ---- regressions: cases that once went wrong, each a plain test now ----
 
 async function loadText(text: string) {
   const dir = mkdtempSync(join(tmpdir(), 'tpies-golden-'));
@@ -110,35 +111,75 @@ async function loadText(text: string) {
 
 const inetd = (tag: string, socket: string): string => `component ${tag} {\n    mode inetd;\n    socket "${socket}";\n    command /bin/cat;\n}\n`;
 
-describe('known bugs (todo)', () => {
+describe('regressions', () => {
   // Node listens on "::" dual-stack (IPV6_V6ONLY off, the Linux default), so the second
   // listener fails with EADDRINUSE at startup although --lint said the config was fine.
-  test('socket-conflict: inet6 [::] and inet 0.0.0.0 on one port conflict', { todo: 'src/config/checks/socket-conflict.ts: overlaps() never matches across families' }, async () => {
+  test('socket-conflict: inet6 [::] and inet 0.0.0.0 on one port conflict', async () => {
     const result = await loadText(inetd('a', 'inet6://[::]:7000') + inetd('b', 'inet://0.0.0.0:7000'));
     assert.equal(result.config, null);
     assert.deepEqual(result.diagnostics.map((d) => d.rule), ['socket-conflict']);
   });
 
-  test('socket-conflict: the control socket and a component on one socket conflict', { todo: 'src/config/checks/socket-conflict.ts looks at components only, not control.socket' }, async () => {
+  test('socket-conflict: inet6 [::] conflicts with any IPv4 address on its port, not with IPv6 ::1 under 0.0.0.0', async () => {
+    const both = await loadText(inetd('a', 'inet://127.0.0.1:7000') + inetd('b', 'inet6://[::]:7000'));
+    assert.deepEqual(both.diagnostics.map((d) => d.rule), ['socket-conflict']);
+    const apart = await loadText(inetd('a', 'inet://0.0.0.0:7000') + inetd('b', 'inet6://[::1]:7000'));
+    assert.deepEqual(apart.diagnostics, []);
+  });
+
+  test('socket-conflict: the control socket and a component on one socket conflict', async () => {
     const result = await loadText(`control {\n    socket inet://127.0.0.1:7000;\n}\n${inetd('a', 'inet://127.0.0.1:7000')}`);
     assert.equal(result.config, null);
     assert.deepEqual(result.diagnostics.map((d) => d.rule), ['socket-conflict']);
+    assert.equal(result.diagnostics[0]?.location?.line, 6, 'located at the component\'s socket');
+    assert.equal(result.diagnostics[0]?.notes[0]?.location?.line, 2, 'with a note at the control socket');
   });
 
-  // src/acl/acl.ts says "Config checks reject undefined names and cycles", but no check
-  // rejects a cycle: the config lints clean and the ACL then fails closed at run time.
-  test('defacls that refer to each other in a cycle are an error', { todo: 'src/config/checks/: no check reports ACL reference cycles' }, async () => {
+  // src/acl/acl.ts says "Config checks reject undefined names and cycles"; they do now.
+  test('defacls that refer to each other in a cycle are an error', async () => {
     const result = await loadText('defacl a {\n    allow acl b;\n}\ndefacl b {\n    allow acl a;\n}\ncomponent x {\n    command /bin/true;\n    acl a;\n}\n');
     assert.equal(result.config, null);
     assert.ok(result.diagnostics.some((d) => d.severity === 'error' && /cycle/.test(d.message)), JSON.stringify(result.diagnostics));
+    assert.deepEqual(result.diagnostics.map((d) => [d.rule, d.location?.line]), [['acl-cycle', 5]], 'one error, at the entry that closes the cycle');
+  });
+
+  const chain = (length: number): string =>
+    Array.from({ length }, (_, i) => `defacl d${i} {\n    allow ${i + 1 < length ? `acl d${i + 1}` : 'any'};\n}\n`).join('');
+
+  test(`defacls nested up to MAX_ACL_DEPTH (${MAX_ACL_DEPTH}) are fine, one more is an error`, async () => {
+    assert.deepEqual((await loadText(chain(MAX_ACL_DEPTH))).diagnostics, []);
+    const result = await loadText(chain(MAX_ACL_DEPTH + 5));
+    assert.equal(result.config, null);
+    // Reported once, where the chain passes the limit: d4 -> d5 … d36 is 33 deep.
+    assert.deepEqual(result.diagnostics.map((d) => [d.rule, d.location?.line]), [['acl-cycle', 14]], formatDiagnostics(result.diagnostics, result.sources));
+    assert.match(result.diagnostics[0]!.message, /defacl "d4": .*33 defacls deep, more than the 32/);
   });
 
   // "::1:7000" is itself an IPv6 address; splitting at the last colon is a guess, and the
   // parser's own message says IPv6 addresses go in brackets.
-  test('inet6 URL with an unbracketed address is refused', { todo: 'src/inetd/socket-address.ts: parseInet splits "::1:7000" at the last colon and accepts it' }, async () => {
+  test('inet6 URL with an unbracketed address is refused', async () => {
     const result = await loadText(inetd('a', 'inet6://::1:7000'));
     assert.equal(result.config, null);
     assert.match(result.diagnostics[0]?.message ?? '', /brackets/);
   });
-});
 
+  // MODES["constructor"] is Object.prototype.constructor, a truthy non-mode.
+  test('names that only Object.prototype has are no mode and no exit code', async () => {
+    const result = await loadText('component a {\n    mode constructor;\n    command /bin/true;\n    return-code (toString, __proto__) {\n        action disable;\n    }\n}\n');
+    assert.equal(result.config, null);
+    assert.deepEqual(result.diagnostics.map((d) => [d.rule, d.location?.line]), [['bad-value', 2], ['bad-value', 4], ['bad-value', 4]]);
+  });
+
+  test('respawn limit 0 turns the throttle off and is accepted', async () => {
+    const result = await loadText('respawn {\n    limit 0;\n}\n');
+    assert.deepEqual(result.diagnostics, []);
+    assert.equal(result.config?.respawn.limit, 0);
+  });
+
+  test('limits with only the ignored L letter are no limits at all', async () => {
+    const result = await loadText('limits "L5";\ncomponent a {\n    command /bin/true;\n    limits "L1";\n}\n');
+    assert.deepEqual(result.diagnostics, []);
+    assert.equal(result.config?.process.limits, undefined);
+    assert.equal(result.config?.components[0]?.limits, undefined);
+  });
+});

@@ -115,19 +115,35 @@ describe('tpies --lint on broken configs', { concurrency: 4 }, () => {
     assert.equal(run.code, 78);
     assert.equal(run.stdout, '');
     const lines = run.stderr.split('\n').filter((l) => l.includes('cannot read config'));
-    assert.deepEqual(lines, ['error: cannot read config no/such/tpies.conf: no such file or directory'], run.stderr);
+    assert.deepEqual(lines, ['tpies: cannot read config no/such/tpies.conf: no such file or directory'], run.stderr);
     assert.doesNotMatch(run.stderr, /\|/, 'no source excerpt for a file that was never read');
   });
 
-  test('a missing config file prints nothing but that one line', { todo: 'src/config/diagnostics.ts adds a "1 error" summary line; B6 asks for one line for a config that cannot be read' }, async () => {
+  // Like any other fatal CLI error: no "error:" label, no rule, no "1 error" summary.
+  test('a missing config file prints nothing but that one line', async () => {
     const run = await tpies(['--lint', '-c', 'no/such/tpies.conf'], TMP);
-    assert.equal(run.stderr, 'error: cannot read config no/such/tpies.conf: no such file or directory\n');
+    assert.equal(run.stderr, 'tpies: cannot read config no/such/tpies.conf: no such file or directory\n');
+  });
+
+  test('a missing config file: the same one line from --dump-config and when starting the daemon', async () => {
+    for (const args of [['--dump-config'], ['--foreground'], []]) {
+      const run = await tpies([...args, '-c', 'no/such/tpies.conf'], TMP);
+      assert.equal(run.code, 78, `${args.join(' ')}: ${run.stderr}`);
+      assert.equal(run.stdout, '');
+      assert.equal(run.stderr, 'tpies: cannot read config no/such/tpies.conf: no such file or directory\n', args.join(' '));
+    }
+  });
+
+  test('a missing inetd.conf (--syntax inetd): the same one line', async () => {
+    const run = await tpies(['--lint', '--syntax', 'inetd', '-c', 'no/such/inetd.conf'], TMP);
+    assert.equal(run.code, 78);
+    assert.equal(run.stderr, 'tpies: cannot read config no/such/inetd.conf: no such file or directory\n');
   });
 
   test('a directory as the config file: exit 78', async () => {
     const run = await tpies(['--lint', '-c', TMP]);
     assert.equal(run.code, 78);
-    assert.match(run.stderr, /^error: cannot read config .*: /);
+    assert.match(run.stderr, /^tpies: cannot read config .*: [^\n]*\n$/);
   });
 
   test('warnings alone: exit 0, the warning printed and counted', async () => {
@@ -135,7 +151,7 @@ describe('tpies --lint on broken configs', { concurrency: 4 }, () => {
     writeFileSync(file, 'component a {\n    mode inetd;\n    socket inet://127.0.0.1:0;\n    flags resolve;\n    command /bin/cat;\n}\n');
     const run = await tpies(['--lint', '-c', 'warning.conf'], TMP);
     assert.equal(run.code, 0);
-    assert.match(run.stderr, /^warning\.conf:4:5: warning: component "a": flag "resolve" has no effect without "sockenv"\n/);
+    assert.match(run.stderr, /^warning\.conf:4:5: warning: component "a": flag "resolve" has no effect without "sockenv" \[flag-without-effect\]\n/);
     assert.match(run.stderr, /\n1 warning\n$/);
     assert.doesNotMatch(run.stderr, /error/);
   });
@@ -146,7 +162,7 @@ describe('tpies --lint on broken configs', { concurrency: 4 }, () => {
     const run = await tpies(['--lint', '-c', 'mixed.conf'], TMP);
     assert.equal(run.code, 78);
     assert.match(run.stderr, /^mixed\.conf:4:5: warning: /m);
-    assert.match(run.stderr, /^mixed\.conf:6:11: error: "umask": "8" is not an octal value up to 777$/m);
+    assert.match(run.stderr, /^mixed\.conf:6:11: error: "umask": "8" is not an octal value up to 777 \[bad-value\]$/m);
     assert.match(run.stderr, /\n1 error, 1 warning\n$/);
   });
 

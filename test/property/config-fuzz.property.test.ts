@@ -187,7 +187,7 @@ test('a file that cannot be read is one `read` error without a location', async 
   assert.equal(result.config, null);
   assert.equal(result.diagnostics.length, 1);
   assert.equal(result.diagnostics[0]?.rule, 'read');
-  assert.match(formatDiagnostics(result.diagnostics, result.sources), /^error: cannot read config .*no-such-file\.conf: no such file or directory\n1 error\n$/);
+  assert.match(formatDiagnostics(result.diagnostics, result.sources), /^error: cannot read config .*no-such-file\.conf: no such file or directory \[read\]\n1 error\n$/);
 });
 
 test('enough cases ran', () => {

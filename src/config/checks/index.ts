@@ -2,8 +2,9 @@
 import type { Check } from './check.js';
 import { checkDuplicateName } from './duplicate-name.js';
 import { checkUndefinedReference } from './undefined-reference.js';
+import { checkAclCycle } from './acl-cycle.js';
 import { checkTcpmuxMaster } from './tcpmux-master.js';
 import { checkSocketConflict } from './socket-conflict.js';
 import { checkDependencyCycle } from './dependency-cycle.js';
 
-export const CHECKS: readonly Check[] = [checkDuplicateName, checkUndefinedReference, checkTcpmuxMaster, checkSocketConflict, checkDependencyCycle];
+export const CHECKS: readonly Check[] = [checkDuplicateName, checkUndefinedReference, checkAclCycle, checkTcpmuxMaster, checkSocketConflict, checkDependencyCycle];

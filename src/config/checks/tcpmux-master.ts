@@ -32,7 +32,8 @@ export const checkTcpmuxMaster: Check = (config, diags) => {
     if (c.internal) diags.error('tcpmux', `${where}: a TCPMUX subordinate cannot be an internal service`, locationOf(c, 'flags'));
     if (c.mode !== 'inetd') diags.error('tcpmux', `${where}: a TCPMUX subordinate runs per connection (mode inetd), not mode ${c.mode}`, locationOf(c, 'mode'));
     if (c.service === undefined) {
-      diags.error('tcpmux', `${where}: a TCPMUX subordinate needs "service NAME"`, locationOf(c, 'tcpmux-master'));
+      // A `service` that was given but refused has been reported already.
+      if (!c.statementLocations.has('service')) diags.error('tcpmux', `${where}: a TCPMUX subordinate needs "service NAME"`, locationOf(c, 'tcpmux-master'));
       continue;
     }
     // RFC 1078: service names are case-insensitive; "help" is always the built-in listing.

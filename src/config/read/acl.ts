@@ -3,7 +3,7 @@
 import type { Location, Node, ScalarNode, StatementNode } from '../ast.js';
 import type { Acl, AclAddress, AclEntry, AclRef } from '../model.js';
 import { parseCidr } from '../../acl/cidr.js';
-import { type BuildContext, badValue, flatten, isScalar, oneScalar } from '../values.js';
+import { type BuildContext, badValue, flatten, isScalar, oneScalar, unsupportedValue } from '../values.js';
 
 // `acl NAME;` refers to a defacl; `acl { … }` is inline.
 export function readAclRef(s: StatementNode, ctx: BuildContext): AclRef | undefined {
@@ -54,7 +54,7 @@ function readEntry(s: StatementNode, ctx: BuildContext): AclEntry | undefined {
   if (word(0) === 'all') i++;
   else if (word(0) === 'authenticated' || word(0) === 'group') {
     // Identity providers are not implemented: fail closed rather than match nobody quietly.
-    return badValue(ctx, words[0]!, `"${word(0)}" user-group ACL clauses are not supported (no identity providers in tpies)`);
+    return unsupportedValue(ctx, words[0]!, `"${word(0)}" user-group ACL clauses are not supported (no identity providers in tpies)`);
   }
   if (word(i) === 'acl') {
     const name = words[i + 1];

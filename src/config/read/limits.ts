@@ -22,10 +22,12 @@ export function parseLimits(text: string): { limits: Limits } | { error: string 
     if (!m) return { error: `cannot read limits at "${text.slice(at)}" (expected LETTER NUMBER, e.g. "N1024 T10")` };
     at = re.lastIndex;
     const letter = m[1]!.toUpperCase();
-    const key = LETTERS[letter];
+    const key = Object.hasOwn(LETTERS, letter) ? LETTERS[letter] : undefined;
     if (key === undefined) return { error: `unknown limit letter "${m[1]}" (known: ${Object.keys(LETTERS).join('')})` };
     const n = Number(m[2]);
     if (key === null) continue;
+    // Beyond 2^53 a number no longer has an exact value (and prints as 1e+23).
+    if (!Number.isSafeInteger(n)) return { error: `limit ${letter}${m[2]} is too large (at most ${Number.MAX_SAFE_INTEGER})` };
     if (key === 'nice' ? n < -20 || n > 20 : n < 0) return { error: `limit ${letter}${n} is out of range` };
     limits[key] = n;
   }

@@ -11,6 +11,10 @@ export const EXIT_CODES: Readonly<Record<string, number>> = {
   EX_OSERR: 71, EX_OSFILE: 72, EX_CANTCREAT: 73, EX_IOERR: 74, EX_TEMPFAIL: 75, EX_PROTOCOL: 76, EX_NOPERM: 77, EX_CONFIG: 78,
 };
 
+// Signal numbers `SIG+N` may name: 1 up to SIGRTMAX on Linux.
+const MIN_SIGNAL = 1;
+const MAX_SIGNAL = 64;
+
 const STATEMENTS = ['action', 'exec', 'notify', 'message'] as const;
 
 export function readReturnCode(s: StatementNode, ctx: BuildContext): ReturnCode | undefined {
@@ -65,11 +69,17 @@ export function readReturnCode(s: StatementNode, ctx: BuildContext): ReturnCode 
 
 function readExitMatch(v: ScalarNode, ctx: BuildContext): ExitMatch | undefined {
   const text = v.value;
-  if (text in EXIT_CODES) return { kind: 'code', code: EXIT_CODES[text]! };
+  // Own properties only: `constructor` or `toString` is no exit code name.
+  if (Object.hasOwn(EXIT_CODES, text)) return { kind: 'code', code: EXIT_CODES[text]! };
   const plus = /^SIG\+([0-9]+)$/.exec(text);
-  if (plus) return { kind: 'signal', signal: Number(plus[1]) };
+  if (plus) {
+    const signal = Number(plus[1]);
+    if (signal < MIN_SIGNAL || signal > MAX_SIGNAL) return badValue(ctx, v, `"${text}": signal number ${plus[1]} is out of range (${MIN_SIGNAL}..${MAX_SIGNAL})`);
+    return { kind: 'signal', signal };
+  }
   if (/^SIG[A-Z0-9]+$/.test(text)) {
-    const n = (constants.signals as Record<string, number | undefined>)[text];
+    const signals = constants.signals as Record<string, number | undefined>;
+    const n = Object.hasOwn(signals, text) ? signals[text] : undefined;
     if (n === undefined) return badValue(ctx, v, `unknown signal "${text}"`);
     return { kind: 'signal', signal: n };
   }

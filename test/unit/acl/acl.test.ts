@@ -97,7 +97,7 @@ test('an undefined defacl fails closed when its entry is reached', () => {
   assert.equal(d.decision, 'deny');
   assert.equal(d.failClosed, 'undefined-acl');
   assert.deepEqual(d.path, ['nowhere']);
-  // A deny entry with a broken reference also denies (rather than being skipped).
+  // A deny entry with a broken reference also denies (rather than being passed over).
   const c2 = compileAcl(acl([entry('deny', { acl: 'nowhere' }), entry('allow')]), NONE);
   assert.equal(c2.decide(v4('11.0.0.1')).failClosed, 'undefined-acl');
 });

@@ -133,7 +133,7 @@ test('#include <FILE> searches only the include dirs', async (t) => {
   );
 });
 
-test('a wildcard expands sorted by name, skipping dotfiles, other suffixes and directories', async (t) => {
+test('a wildcard expands sorted by name, leaving out dotfiles, other suffixes and directories', async (t) => {
   const root = await tree(t, {
     'main.conf': 'first;\n#include "conf.d/*.conf"\nlast;\n',
     'conf.d/b.conf': 'b;\n',
@@ -200,7 +200,7 @@ test('globToRegExp follows glob(3) for one path component', () => {
   }
 });
 
-test('#include_once skips a file already included, by identity not by name', async (t) => {
+test('#include_once leaves out a file already included, by identity not by name', async (t) => {
   const root = await tree(t, {
     'main.conf': '#include common.conf\n#include_once common.conf\n#include_once link.conf\n#include_once other.conf\n#include common.conf\n',
     'common.conf': 'common;\n',
@@ -209,7 +209,7 @@ test('#include_once skips a file already included, by identity not by name', asy
   await symlink(path.join(root, 'common.conf'), path.join(root, 'link.conf'));
   const loaded = await loadTree(path.join(root, 'main.conf'));
   assert.deepEqual(loaded.diagnostics, []);
-  // Plain #include does include again; only the _once forms are skipped.
+  // Plain #include does include again; only the _once forms leave it out.
   assert.deepEqual(shape(loaded.body), ['common', 'other', 'common']);
   assert.deepEqual(loaded.files.map((f) => path.basename(f)), ['main.conf', 'common.conf', 'other.conf']);
 });
@@ -265,7 +265,7 @@ test('a missing include is reported at file:line:col with the source line', asyn
   assert.equal(
     formatDiagnostics(loaded.diagnostics, loaded.sources),
     [
-      'etc/main.conf:3:5: error: cannot find include file "nope.conf" (searched etc)',
+      'etc/main.conf:3:5: error: cannot find include file "nope.conf" (searched etc) [include]',
       '  |',
       '3 |     #include nope.conf',
       '  |     ^',

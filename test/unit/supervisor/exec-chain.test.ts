@@ -33,7 +33,7 @@ function cmdline(r: ExecChain): string[] {
   return [r.file, ...r.args];
 }
 
-test('users.ts parses passwd and group, skipping comments, NIS lines and bad ids', () => {
+test('users.ts parses passwd and group, ignoring comments, NIS lines and bad ids', () => {
   assert.deepEqual(parsePasswd(PASSWD).map((u) => u.name), ['root', 'svc', 'nobody']);
   assert.deepEqual(parseGroup(GROUP).find((g) => g.name === 'ssl'), { name: 'ssl', gid: 103, members: ['svc', 'other'] });
   assert.deepEqual(ACCOUNTS.lookupUser('svc'), { name: 'svc', uid: 200, gid: 300 });
@@ -195,7 +195,17 @@ test('real: umask 027, nofile 64, cpu minutes, nice and env ops are visible in t
   assert.equal(ctx.uid, process.getuid!());
 });
 
-test('real: user nobody gets uid 65534, its primary gid and only the listed groups', { skip: process.getuid?.() !== 0 && 'needs root' }, () => {
+// Switching user needs root; without it the same chain must fail (setpriv refuses), never
+// run the program as the caller instead.
+test('real: user nobody gets uid 65534, its primary gid and only the listed groups (as root; refused otherwise)', () => {
+  if (process.getuid?.() !== 0) {
+    const r = buildExecChain({ ...NODE_SPEC, argv: ['node', FIXTURE], user: 'nobody', env: {} });
+    assert.ok(!('error' in r), JSON.stringify(r));
+    const out = spawnSync(r.file, r.args, { env: r.env, encoding: 'utf8', cwd: '/' });
+    assert.notEqual(out.status, 0, 'a non-root caller cannot become nobody');
+    assert.equal(out.stdout, '', 'the program did not run');
+    return;
+  }
   const nobody = lookupUser('nobody')!;
   const ctx = runSync({ ...NODE_SPEC, argv: ['node', FIXTURE], user: 'nobody', group: ['root'], env: {} });
   assert.equal(ctx.uid, 65534);

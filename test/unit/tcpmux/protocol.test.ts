@@ -165,7 +165,7 @@ test('replies are exactly the protocol bytes', () => {
   assert.deepEqual(formatPositiveReply('ok\u00e9'), b('+ok \r\n'));
 });
 
-test('help lists names in the order given, CRLF each, skipping unusable names', () => {
+test('help lists names in the order given, CRLF each, leaving out unusable names', () => {
   assert.deepEqual(formatHelpListing(['echo', 'Date', 'env']), b('echo\r\nDate\r\nenv\r\n'));
   assert.deepEqual(formatHelpListing([]), b(''));
   assert.deepEqual(formatHelpListing(['ok', 'bad\r\nname', '', 'caf\u00e9']), b('ok\r\n'));
