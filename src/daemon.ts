@@ -2,7 +2,7 @@
 // the supervisor and the listeners, and returns the Daemon that signals, the control API
 // and tests drive (status, reload, stop).
 import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
-import { PiesError } from './errors.js';
+import { ConfigInvalidError, PiesError } from './errors.js';
 import { type LoadConfigOptions, loadConfig } from './config/index.js';
 import type { Config } from './config/model.js';
 import { formatDiagnostics } from './config/diagnostics.js';
@@ -35,6 +35,8 @@ export interface DaemonOptions extends LoadConfigOptions {
   readonly notifier?: Notifier;
   /** Listening sockets passed by systemd, by fd name (= component tag). */
   readonly inheritedSockets?: ReadonlyMap<string, readonly number[]>;
+  /** Aborting it stops the daemon, also while startup components still run. */
+  readonly signal?: AbortSignal;
   /** Reload when the config file or an included file changes (`--watch`). */
   readonly watchConfig?: boolean | { readonly debounceMs?: number };
 }
@@ -115,7 +117,7 @@ export interface Daemon {
 export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const { log } = options;
   const loaded = await loadConfig(options.configFile, options);
-  if (!loaded.config) throw new PiesError('ERR_CONFIG_INVALID', formatDiagnostics(loaded.diagnostics, loaded.sources).trimEnd());
+  if (!loaded.config) throw new ConfigInvalidError(loaded.diagnostics, loaded.sources);
   let config = loaded.config;
   const startedAt = Date.now();
   const pidfile = options.pidfile ?? config.pidfile;
@@ -153,8 +155,6 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   await network.apply(config, launcher, inherited);
   supervisor.load(config);
   log.info({ config: options.configFile, components: config.components.length }, 'tpies started');
-  await supervisor.start();
-  notify(options.notifier?.ready(summary(config, supervisor, network)));
 
   let resolveStopped!: () => void;
   const stopped = new Promise<void>((resolve) => (resolveStopped = resolve));
@@ -251,6 +251,12 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       return stopping;
     },
   };
+  // A stop requested while startup components still run (SIGTERM early) stops them too.
+  if (options.signal?.aborted) detach(daemon.stop(), log, 'stop');
+  else options.signal?.addEventListener('abort', () => detach(daemon.stop(), log, 'stop'), { once: true });
+  await supervisor.start();
+  if (stopping) return daemon;
+  notify(options.notifier?.ready(summary(config, supervisor, network)));
   if (options.watchConfig) {
     const tuning = typeof options.watchConfig === 'object' && options.watchConfig.debounceMs !== undefined ? { debounceMs: options.watchConfig.debounceMs } : {};
     watcher = await watchConfig(

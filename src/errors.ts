@@ -1,4 +1,5 @@
 // Stable error codes and the sysexits exit codes tpies uses (as GNU pies does).
+import { type Diagnostic, type Sources, formatDiagnostics } from './config/diagnostics.js';
 export const EXIT = {
   OK: 0,
   /** Reserved for "not running" style answers of tpiesctl. */
@@ -26,7 +27,7 @@ const EXIT_FOR: Readonly<Record<ErrorCode, number>> = {
 
 /** The one error class tpies throws for failures a user must act on. */
 export class PiesError extends Error {
-  override readonly name = 'PiesError';
+  override readonly name: string = 'PiesError';
   constructor(
     readonly code: ErrorCode,
     message: string,
@@ -37,5 +38,15 @@ export class PiesError extends Error {
 
   get exitCode(): number {
     return EXIT_FOR[this.code];
+  }
+}
+
+/** A configuration that did not load: carries every diagnostic, for the caller to format. */
+export class ConfigInvalidError extends PiesError {
+  constructor(
+    readonly diagnostics: readonly Diagnostic[],
+    readonly sources: Sources,
+  ) {
+    super('ERR_CONFIG_INVALID', formatDiagnostics(diagnostics, sources).trimEnd());
   }
 }

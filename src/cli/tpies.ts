@@ -1,7 +1,14 @@
 // `tpies`: argv → lint, dump or run the supervisor. Thin: the work is in config/ and daemon.ts.
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { EXIT, PiesError } from '../errors.js';
+import { ConfigInvalidError, EXIT, PiesError } from '../errors.js';
+import type { SocketAddress } from '../config/model.js';
+import { type ControlServer, daemonControlOptions, startControlServer } from '../control/server.js';
+import { parseControlSocket } from '../control/socket-path.js';
+import { detach } from '../log/detach.js';
+import { clearActivationEnv, inheritedSockets } from '../systemd/activation.js';
+import { createNotifier } from '../systemd/notify.js';
+import { VERSION } from '../version.js';
+import { runTpiesctl } from './ctl.js';
 import { formatDiagnostics, loadConfig, type LoadConfigResult } from '../config/index.js';
 import type { Diagnostic, Sources } from '../config/diagnostics.js';
 import { dumpConfig } from '../config/dump.js';
@@ -27,13 +34,18 @@ export async function runTpies(argv: readonly string[], io: CliIo): Promise<numb
       io.stdout(TPIES_USAGE);
       return EXIT.OK;
     case 'version':
-      io.stdout(`tpies ${packageVersion()}\n`);
+      io.stdout(`tpies ${VERSION}\n`);
       return EXIT.OK;
     case 'lint':
     case 'dump-config': {
       const loaded = await load(options, io);
       if (!loaded.config) return EXIT.CONFIG;
       if (options.action === 'dump-config') io.stdout(dumpConfig(loaded.config));
+      // --lint --diff: the running daemon tells what a reload would change (its dry run).
+      if (options.diff) {
+        const socket = options.controlSocket !== undefined ? ['--socket', options.controlSocket] : ['--config-file', configPath(options, io)];
+        return runTpiesctl([...socket, 'reload', '--dry-run'], io);
+      }
       return EXIT.OK;
     }
     case 'run':
@@ -49,6 +61,38 @@ async function runDaemon(options: TpiesOptions, io: CliIo): Promise<number> {
     ...(options.logFile !== undefined ? { file: options.logFile } : {}),
   });
   const log = logger.log;
+  let controlOverride: SocketAddress | undefined;
+  if (options.controlSocket !== undefined) {
+    const parsed = parseControlSocket(options.controlSocket);
+    if ('error' in parsed) {
+      io.stderr(`tpies: --control-socket: ${parsed.error}\n`);
+      return EXIT.USAGE;
+    }
+    controlOverride = parsed.address;
+  }
+  const inherited = inheritedSockets();
+  clearActivationEnv();
+  for (const reason of inherited.warnings) log.warn({ reason }, 'socket activation ignored');
+  const notifier = createNotifier();
+  if (notifier?.fallbackReason !== undefined) log.warn({ reason: notifier.fallbackReason }, 'sd_notify through systemd-notify');
+
+  // Until the daemon exists, a stop request aborts the start (and stops what already runs);
+  // SIGHUP must not kill us with its default action.
+  const abort = new AbortController();
+  const earlyStop = (signal: NodeJS.Signals): void => {
+    log.info({ signal }, 'stop requested');
+    abort.abort();
+  };
+  const earlyHup = (): void => log.warn({ signal: 'SIGHUP' }, 'reload ignored: still starting');
+  process.on('SIGTERM', earlyStop);
+  process.on('SIGINT', earlyStop);
+  process.on('SIGHUP', earlyHup);
+  const removeEarly = (): void => {
+    process.off('SIGTERM', earlyStop);
+    process.off('SIGINT', earlyStop);
+    process.off('SIGHUP', earlyHup);
+  };
+
   let daemon: Daemon;
   try {
     daemon = await startDaemon({
@@ -57,15 +101,32 @@ async function runDaemon(options: TpiesOptions, io: CliIo): Promise<number> {
       includeDirs: options.includeDirs,
       log,
       reopenLog: () => logger.reopen(),
+      signal: abort.signal,
+      inheritedSockets: inherited.fds,
+      watchConfig: options.watch,
+      ...(notifier ? { notifier } : {}),
       ...(options.pidfile !== undefined ? { pidfile: options.pidfile } : {}),
     });
   } catch (error) {
+    removeEarly();
     if (!(error instanceof PiesError)) throw error;
-    if (error.code !== 'ERR_CONFIG_INVALID') io.stderr(`tpies: ${error.message}\n`);
-    else io.stderr(unreadableConfigLine(error.message) ?? `${error.message}\n`);
+    io.stderr(error instanceof ConfigInvalidError ? diagnosticsText(error.diagnostics, error.sources) : `tpies: ${error.message}\n`);
     return error.exitCode;
   }
   const unhandle = handleSignals(daemon, log);
+  removeEarly();
+  if (abort.signal.aborted) detach(daemon.stop(), log, 'stop');
+
+  let control: ControlServer | undefined;
+  try {
+    control = await startControlServer(daemon, daemonControlOptions(daemon, log, controlOverride));
+  } catch (error) {
+    await daemon.stop();
+    unhandle();
+    if (!(error instanceof PiesError)) throw error;
+    io.stderr(`tpies: ${error.message}\n`);
+    return error.exitCode;
+  }
   // A bug must not leave children behind: stop them, then exit 70 (crash-only).
   const onCrash = (error: unknown): void => {
     log.fatal({ err: error instanceof Error ? (error.stack ?? error.message) : String(error) }, 'internal error');
@@ -75,6 +136,7 @@ async function runDaemon(options: TpiesOptions, io: CliIo): Promise<number> {
   process.on('uncaughtException', onCrash);
   process.on('unhandledRejection', onCrash);
   await daemon.stopped;
+  await control.close();
   unhandle();
   process.off('uncaughtException', onCrash);
   process.off('unhandledRejection', onCrash);
@@ -120,23 +182,4 @@ async function load(options: TpiesOptions, io: CliIo): Promise<LoadConfigResult>
 function diagnosticsText(diagnostics: readonly Diagnostic[], sources: Sources): string {
   const unreadable = diagnostics.length > 0 && diagnostics.every((d) => d.rule === 'read' && d.severity === 'error' && d.location === undefined);
   return unreadable ? diagnostics.map((d) => `tpies: ${d.message}\n`).join('') : formatDiagnostics(diagnostics, sources);
-}
-
-// The same for startDaemon's error, which carries the diagnostics already formatted.
-function unreadableConfigLine(formatted: string): string | undefined {
-  const m = /^error: (cannot read config .*) \[read\]\n1 error$/.exec(formatted);
-  return m ? `tpies: ${m[1]}\n` : undefined;
-}
-
-// The same module runs from src/ (tsx) and dist/src/ (built): look upwards for package.json.
-function packageVersion(): string {
-  for (let dir = path.dirname(new URL(import.meta.url).pathname); dir !== path.dirname(dir); dir = path.dirname(dir)) {
-    try {
-      const pkg = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'tpies' && pkg.version) return pkg.version;
-    } catch {
-      // not here; keep looking
-    }
-  }
-  return 'unknown';
 }
