@@ -47,7 +47,8 @@ export function formatPlan(plan: Plan): string {
 function effectiveSettings(config: Config, c: Component): Record<string, unknown> {
   const own = Object.fromEntries(
     Object.entries(c)
-      .filter(([key]) => key !== 'location' && key !== 'statementLocations')
+      // argv is derived from command: a changed command is reported once, as "command".
+      .filter(([key]) => key !== 'location' && key !== 'statementLocations' && key !== 'argv')
       .map(([key, value]) => [key, normalize(value)]),
   );
   const master = c.tcpmuxMaster !== undefined ? config.components.find((m) => m.tag === c.tcpmuxMaster) : undefined;
