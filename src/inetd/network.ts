@@ -12,6 +12,7 @@ import { serveTcpmux, subordinateTable, type SubordinateTable } from '../tcpmux/
 import { type Connection, type ConnectionEnv, acceptConnection } from './accept.js';
 import { ConnectionLimits } from './limits.js';
 import { Listener } from './listener.js';
+import { WaitListener } from './wait.js';
 import { formatSocketAddress } from './socket-address.js';
 
 export interface NetworkOptions {
@@ -38,7 +39,7 @@ export interface BindFailure {
 export class Network {
   readonly #log: Logger;
   readonly #retryMs: number | undefined;
-  readonly #listeners = new Map<string, Listener>();
+  readonly #listeners = new Map<string, Listener | WaitListener>();
   readonly #limits = new Map<string, ConnectionLimits>();
   readonly #instances = new Map<string, Set<Child>>();
   /** inetd components an administrator stopped: not listening until started again. */
@@ -82,7 +83,8 @@ export class Network {
     this.#launcher = launcher;
     for (const [tag, listener] of this.#listeners) {
       const c = wanted.get(tag);
-      if (!c?.socket || formatSocketAddress(c.socket) !== formatSocketAddress(listener.address)) {
+      const kindChanged = (listener instanceof WaitListener) !== (c?.flags.has('wait') ?? false);
+      if (!c?.socket || kindChanged || formatSocketAddress(c.socket) !== formatSocketAddress(listener.address)) {
         this.#listeners.delete(tag);
         await this.#retire(tag, listener);
         this.#log.info({ component: tag, socket: listener.address.url }, 'listener closed');
@@ -90,13 +92,13 @@ export class Network {
     }
     const failures: BindFailure[] = [];
     for (const [tag, c] of wanted) {
-      const handler = this.#handlerFor(c);
       const existing = this.#listeners.get(tag);
       if (existing) {
-        existing.setHandler(handler);
+        if (existing instanceof WaitListener) existing.setServe(this.#serveWaiting(c));
+        else existing.setHandler(this.#handlerFor(c));
         continue;
       }
-      const listener = this.#newListener(c, handler);
+      const listener = this.#newListener(c);
       this.#listeners.set(tag, listener);
       this.#since.set(tag, Date.now());
       if (!(await listener.start())) failures.push({ tag, socket: c.socket!.url });
@@ -124,7 +126,7 @@ export class Network {
     if (!c || !this.#config || !this.#launcher) return false;
     this.#adminStopped.delete(tag);
     if (this.#listeners.has(tag)) return true;
-    const listener = this.#newListener(c, this.#handlerFor(c));
+    const listener = this.#newListener(c);
     this.#listeners.set(tag, listener);
     this.#since.set(tag, Date.now());
     await listener.start();
@@ -159,10 +161,19 @@ export class Network {
 
   /** Stop listening, then TERM the live connection children (KILL after `timeoutMs`). */
   async close(timeoutMs: number): Promise<void> {
-    await Promise.all([...this.#listeners.values(), ...this.#parked.values()].map((l) => l.close()));
+    // Children and listeners together (a wait-mode listener only closes once its program has
+    // exited); then once more for a child a hand-off still in flight started meanwhile.
+    const listeners = [...this.#listeners.values(), ...this.#parked.values()].map((l) => l.close());
+    await Promise.all([this.#stopInstances(timeoutMs), ...listeners]);
     this.#listeners.clear();
     this.#parked.clear();
+    await this.#stopInstances(timeoutMs);
+  }
+
+  // SIGTERM every live connection child (its process group), SIGKILL after `timeoutMs`.
+  async #stopInstances(timeoutMs: number): Promise<void> {
     const children = [...this.#instances.values()].flatMap((set) => [...set]);
+    if (children.length === 0) return;
     for (const child of children) child.kill('SIGTERM', true);
     const timer = setTimeout(() => children.forEach((c) => c.kill('SIGKILL', true)), timeoutMs);
     await Promise.all(children.map((c) => c.exited));
@@ -171,8 +182,8 @@ export class Network {
 
   // A socket systemd passed us cannot be bound again once closed (systemd holds its own
   // copy): keep it open and refuse its connections until the component listens again.
-  async #retire(tag: string, listener: Listener): Promise<void> {
-    if (listener.inherited) {
+  async #retire(tag: string, listener: Listener | WaitListener): Promise<void> {
+    if (listener instanceof Listener && listener.inherited) {
       listener.setHandler((socket) => socket.destroy());
       this.#parked.set(tag, listener);
       this.#log.warn({ component: tag }, 'inherited socket kept open, refusing connections');
@@ -181,7 +192,9 @@ export class Network {
     await listener.close();
   }
 
-  #newListener(c: Component, handler: (socket: Socket) => void): Listener {
+  #newListener(c: Component): Listener | WaitListener {
+    if (c.flags.has('wait')) return new WaitListener({ address: c.socket!, log: this.#log.child({ component: c.tag }), serve: this.#serveWaiting(c) });
+    const handler = this.#handlerFor(c);
     const parked = this.#parked.get(c.tag);
     if (parked && formatSocketAddress(parked.address) === formatSocketAddress(c.socket!)) {
       this.#parked.delete(c.tag);
@@ -196,6 +209,32 @@ export class Network {
       ...(this.#retryMs !== undefined ? { retryMs: this.#retryMs } : {}),
       ...(fd !== undefined ? { fd } : {}),
     });
+  }
+
+  // flags wait: the program gets the listening socket and accepts by itself; tpies waits for
+  // it to exit before watching the socket again (ACLs and limits cannot apply: tpies never
+  // sees the connections).
+  #serveWaiting(component: Component): (fd: number) => Promise<void> {
+    return async (fd) => {
+      const launcher = this.#launcher;
+      if (!launcher) return;
+      let child: Child;
+      try {
+        child = launcher.launch(component, { stdin: fd, stdout: fd });
+      } catch (error) {
+        this.#log.error({ component: component.tag, reason: (error as Error).message }, 'component failed to start');
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+        return;
+      }
+      const set = this.#instances.get(component.tag) ?? new Set<Child>();
+      this.#instances.set(component.tag, set);
+      set.add(child);
+      const exit = await child.exited;
+      set.delete(child);
+      this.#log.info({ component: component.tag, ...(child.pid !== undefined ? { childPid: child.pid } : {}), ...exit }, 'component exited');
+      // A program that cannot start, or exits without accepting, must not spin the loop.
+      if (exit.spawnError !== undefined) await new Promise((resolve) => setTimeout(resolve, 1000));
+    };
   }
 
   #handlerFor(component: Component): (socket: Socket) => void {

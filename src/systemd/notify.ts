@@ -1,5 +1,5 @@
 // sd_notify(3) without libsystemd: READY/RELOADING/STOPPING/STATUS datagrams to $NOTIFY_SOCKET.
-// The only importer of koffi (ARCHITECTURE rule 2); falls back to spawning systemd-notify(1).
+// Through koffi (src/native/libc.ts, its only importer); falls back to spawning systemd-notify(1).
 //
 // Why koffi first (node-on-this-machine.md §10, measured against a SO_PASSCRED receiver):
 // NOTIFY_SOCKET is an AF_UNIX *datagram* socket and Node has no unix datagram sockets. koffi
@@ -10,9 +10,7 @@
 // (our) pid, but as another user it sends from its own pid, so the unit then needs
 // `NotifyAccess=all`. It also waits for systemd to acknowledge (BARRIER=1), so that
 // systemd can still attribute the message to the unit while the helper is alive.
-import { createRequire } from 'node:module';
-import { constants, endianness } from 'node:os';
-import type * as Koffi from 'koffi';
+import { AF_UNIX, EAGAIN, type Libc, MSG_NOSIGNAL, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK, SUN_PATH_MAX, errnoName, loadLibc, writeFamily } from '../native/libc.js';
 import { spawnChild } from '../supervisor/spawn.js';
 
 export type NotifyTransport = 'koffi' | 'systemd-notify';
@@ -117,49 +115,7 @@ function makeNotifier(socket: string, transport: NotifyTransport, fallbackReason
   };
 }
 
-// ---- koffi transport ----------------------------------------------------------------------
-
-interface Libc {
-  socket(domain: number, type: number, protocol: number): number;
-  sendto(fd: number, buf: Buffer, len: number, flags: number, addr: Buffer, addrlen: number): number | bigint;
-  close(fd: number): number;
-  errno(): number;
-}
-
-// Linux values (x86, arm, riscv, loongarch, ppc); systemd exists only on Linux.
-const AF_UNIX = 1;
-const SOCK_DGRAM = 2;
-const SOCK_NONBLOCK = 0o4000;
-const SOCK_CLOEXEC = 0o2000000;
-const MSG_NOSIGNAL = 0x4000;
-const EAGAIN = 11;
-const SUN_PATH_MAX = 108;
-
-let cachedLibc: Libc | Error | undefined;
-
-// Bind socket/sendto/close from the C library already in the process (dlopen(NULL): glibc or
-// musl alike). Loaded lazily with require() so a missing or broken koffi is a fallback, not a
-// failed start, and so that only a notifying tpies pays its ~15 ms load.
-function loadLibc(): Libc | Error {
-  if (cachedLibc !== undefined) return cachedLibc;
-  try {
-    if (process.platform !== 'linux') throw new Error(`unsupported platform ${process.platform}`);
-    const koffi = createRequire(import.meta.url)('koffi') as typeof Koffi;
-    const lib = koffi.load(null);
-    const socket = lib.func('int socket(int domain, int type, int protocol)');
-    const sendto = lib.func('intptr_t sendto(int fd, const void *buf, size_t len, int flags, const void *addr, uint32_t addrlen)');
-    const close = lib.func('int close(int fd)');
-    cachedLibc = {
-      socket: (domain, type, protocol) => socket(domain, type, protocol) as number,
-      sendto: (fd, buf, len, flags, addr, addrlen) => sendto(fd, buf, len, flags, addr, addrlen) as number | bigint,
-      close: (fd) => close(fd) as number,
-      errno: () => koffi.errno(),
-    };
-  } catch (error) {
-    cachedLibc = error instanceof Error ? error : new Error(String(error));
-  }
-  return cachedLibc;
-}
+// ---- koffi transport (src/native/libc.ts) --------------------------------------------------
 
 // struct sockaddr_un for a path or an `@abstract` name (leading NUL, length-delimited).
 function sockaddrUn(address: string): Buffer | Error {
@@ -169,8 +125,7 @@ function sockaddrUn(address: string): Buffer | Error {
   else return new Error(`unsupported NOTIFY_SOCKET "${address}" (expected a path or @name)`);
   if (path.length > SUN_PATH_MAX) return new Error(`NOTIFY_SOCKET "${address}" is too long`);
   const sa = Buffer.alloc(2 + path.length);
-  if (endianness() === 'LE') sa.writeUInt16LE(AF_UNIX, 0);
-  else sa.writeUInt16BE(AF_UNIX, 0);
+  writeFamily(sa, AF_UNIX);
   path.copy(sa, 2);
   return sa;
 }
@@ -186,7 +141,7 @@ async function sendDatagram(libc: Libc, address: string, message: string): Promi
   try {
     const deadline = Date.now() + EAGAIN_GIVE_UP_MS;
     for (;;) {
-      const sent = Number(libc.sendto(fd, payload, payload.length, MSG_NOSIGNAL, sa, sa.length));
+      const sent = libc.sendto(fd, payload, payload.length, MSG_NOSIGNAL, sa, sa.length);
       if (sent === payload.length) return undefined;
       const errno = sent < 0 ? libc.errno() : 0;
       if (errno !== EAGAIN || Date.now() > deadline) return sent < 0 ? `sendto ${address} failed: ${errnoName(errno)}` : `sendto ${address}: short write`;
@@ -195,11 +150,6 @@ async function sendDatagram(libc: Libc, address: string, message: string): Promi
   } finally {
     libc.close(fd);
   }
-}
-
-// ENOENT rather than 2, for the log.
-function errnoName(errno: number): string {
-  return Object.entries(constants.errno).find((e) => e[1] === errno)?.[0] ?? `errno ${errno}`;
 }
 
 // ---- systemd-notify fallback --------------------------------------------------------------
