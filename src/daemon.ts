@@ -35,6 +35,8 @@ export interface DaemonOptions extends LoadConfigOptions {
   readonly notifier?: Notifier;
   /** Listening sockets passed by systemd, by fd name (= component tag). */
   readonly inheritedSockets?: ReadonlyMap<string, readonly number[]>;
+  /** First delay before retrying a socket that could not be bound (default 5 s, doubling). */
+  readonly listenRetryMs?: number;
   /** Aborting it stops the daemon, also while startup components still run. */
   readonly signal?: AbortSignal;
   /** Reload when the config file or an included file changes (`--watch`). */
@@ -126,7 +128,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const baseEnv = childBaseEnv(options.env ?? process.env);
   let launcher: Launcher = createLauncher({ config, log, baseEnv });
   const byTag = (tag: string) => config.components.find((c) => c.tag === tag);
-  const network = new Network({ log });
+  const network = new Network({ log, ...(options.listenRetryMs !== undefined ? { retryMs: options.listenRetryMs } : {}) });
   const launch = (component: Component) => () =>
     component.mode === 'accept' && component.socket
       ? launchWithListeningSocket(component.socket, (fd) => launcher.launch(component, { stdin: fd, stdout: fd }))
