@@ -46,7 +46,10 @@ export function startTpies(options: StartTpiesOptions): TpiesProcess {
   writeFileSync(configFile, options.configText);
   const fd = openSync(logFile, 'a');
   const marker = `${process.pid}-${options.name}-${Date.now()}`;
-  const argv = [...(options.wrap ?? []), process.execPath, cli, '-c', configFile, '--log-level', options.logLevel ?? 'warn', '--log-format', 'json'];
+  // Each daemon gets its own control socket: the default one may belong to another tpies.
+  // A config that names its own control socket keeps it.
+  const control = /^\s*control\s*\{/m.test(options.configText) ? [] : ['--control-socket', path.join(options.dir, `${options.name}.ctl`)];
+  const argv = [...(options.wrap ?? []), process.execPath, cli, '-c', configFile, ...control, '--log-level', options.logLevel ?? 'warn', '--log-format', 'json'];
   const child = spawn(argv[0] as string, argv.slice(1), {
     cwd: options.dir,
     // A small fixed environment, like the peers' start scripts (env -i PATH=… LANG=C).

@@ -51,7 +51,7 @@ export function acceptConnection(socket: Socket, component: Component, env: Conn
   }
   const limits = env.limits(component);
   const ip = ipOf(connection.peer);
-  const hit = limits.admit(ip, Date.now());
+  const hit = limits.admit(ip, performance.now());
   if (hit) {
     refuse(socket, limitMessage(component, hit));
     connection.finish('refused', { limit: hit });

@@ -57,7 +57,9 @@ export function daytime(d: Date): string {
 // LF → CRLF, at most 512 bytes (pies manual: qotd).
 export function qotdText(text: Buffer): Buffer {
   const crlf = Buffer.from(text.toString('latin1').replace(/\r?\n/g, '\r\n'), 'latin1');
-  return crlf.subarray(0, QOTD_MAX_BYTES);
+  const cut = crlf.subarray(0, QOTD_MAX_BYTES);
+  // Never end on half a CRLF.
+  return cut.length === QOTD_MAX_BYTES && cut[cut.length - 1] === 0x0d ? cut.subarray(0, -1) : cut;
 }
 
 // RFC 864: 72-character lines rotating through the 95 printable ASCII characters.

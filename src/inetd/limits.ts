@@ -34,8 +34,9 @@ export class ConnectionLimits {
     return this.#live;
   }
 
-  // Admit one connection from `ip` at `now`, or say which limit refuses it. An admitted
-  // connection must be released exactly once.
+  // Admit one connection from `ip` at `now` (a monotonic clock, so that a wall clock set back
+  // cannot hold the rate window shut), or say which limit refuses it. An admitted connection
+  // must be released exactly once.
   admit(ip: string | undefined, now: number): LimitHit | undefined {
     const { maxInstances, maxRate, maxIpConnections } = this.#settings;
     if (maxInstances !== undefined && this.#live >= maxInstances) return 'max-instances';

@@ -64,6 +64,12 @@ export class Listener {
     server.on('error', (error: NodeJS.ErrnoException) => this.#onServerError(error));
     try {
       await this.#listen(server);
+      // close() ran while we were binding: do not keep what nobody owns any more.
+      if (this.#closed) {
+        server.close();
+        if (this.address.kind === 'unix' && this.#fd === undefined) removeSocketFile(this.address.path);
+        return false;
+      }
     } catch (error) {
       const e = error as NodeJS.ErrnoException;
       this.#log.error({ socket: this.address.url, code: e.code, reason: e.message, retryMs: this.#retryMs }, 'listen failed');

@@ -41,6 +41,7 @@ function parseInet(url: string, family: 4 | 6, rest: string, services: ReadonlyM
     if (family === 6 && host !== '' && !isIPv6(host)) return { error: `"${host}" in ${url} is not an IPv6 address (IPv6 addresses go in brackets: inet6://[ADDR]:PORT)` };
   }
   if (host === '') host = family === 6 ? '::' : '0.0.0.0';
+  else if (/^[0-9.]+$/.test(host) && !isIPv4(host)) return { error: `"${host}" in ${url} is not a valid IPv4 address` };
   else if (family === 4 && !isIPv4(host) && !/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(host)) {
     return { error: `"${host}" in ${url} is neither an IPv4 address nor a host name` };
   }

@@ -27,7 +27,7 @@ export function planReload(previous: Config | null, next: Config): Plan {
       entries.push({ tag: c.tag, action: 'start', reasons: ['new'] });
       continue;
     }
-    const changed = changedSettings(effectiveSettings(previous, old), effectiveSettings(next, c));
+    const changed = changedSettings(fingerprint(previous, old), fingerprint(next, c));
     entries.push(changed.length > 0 ? { tag: c.tag, action: 'restart', reasons: changed } : { tag: c.tag, action: 'keep', reasons: ['unchanged'] });
   }
   for (const c of previous?.components ?? []) {
@@ -42,27 +42,56 @@ export function formatPlan(plan: Plan): string {
   return plan.entries.map((e) => `${e.action.padEnd(7)} ${e.tag}: ${e.reasons.join(', ')}\n`).join('');
 }
 
-// Everything that decides how a component's processes run: its own statements plus what it
-// inherits (global process settings and exit actions; a subordinate's master's settings).
-function effectiveSettings(config: Config, c: Component): Record<string, unknown> {
-  const own = Object.fromEntries(
-    Object.entries(c)
-      // argv is derived from command: a changed command is reported once, as "command".
-      .filter(([key]) => key !== 'location' && key !== 'statementLocations' && key !== 'argv')
-      .map(([key, value]) => [key, normalize(value)]),
-  );
-  const master = c.tcpmuxMaster !== undefined ? config.components.find((m) => m.tag === c.tcpmuxMaster) : undefined;
-  return {
-    ...own,
-    'global settings': normalize(config.process),
-    'global return-code': normalize(config.returnCodes),
-    ...(master ? { 'master settings': normalize({ user: master.user, group: master.group, umask: master.umask, limits: master.limits, env: master.env, chdir: master.chdir }) } : {}),
-  };
+/** A component's settings as JSON text per setting, plus all of it as one string. */
+interface Fingerprint {
+  readonly all: string;
+  readonly settings: ReadonlyMap<string, string>;
 }
 
-function changedSettings(a: Record<string, unknown>, b: Record<string, unknown>): string[] {
-  const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])];
-  return keys.filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k])).map(settingName);
+// Configs and components are never mutated, so their fingerprints are computed once: the
+// previous config's side of a reload costs nothing, and the global parts once per config.
+const componentPrints = new WeakMap<Config, WeakMap<Component, Fingerprint>>();
+const inheritedPrints = new WeakMap<Config, Map<string, string>>();
+
+// Everything that decides how a component's processes run: its own statements plus what it
+// inherits (global process settings and exit actions; a subordinate's master's settings).
+function fingerprint(config: Config, c: Component): Fingerprint {
+  let prints = componentPrints.get(config);
+  if (!prints) componentPrints.set(config, (prints = new WeakMap()));
+  let print = prints.get(c);
+  if (print) return print;
+  const settings = new Map<string, string>();
+  for (const [key, value] of Object.entries(c)) {
+    // argv is derived from command: a changed command is reported once, as "command".
+    if (key === 'location' || key === 'statementLocations' || key === 'argv') continue;
+    settings.set(key, JSON.stringify(normalize(value)));
+  }
+  for (const [key, value] of inherited(config)) settings.set(key, value);
+  const master = c.tcpmuxMaster !== undefined ? config.components.find((m) => m.tag === c.tcpmuxMaster) : undefined;
+  if (master) {
+    settings.set('master settings', JSON.stringify(normalize({ user: master.user, group: master.group, umask: master.umask, limits: master.limits, env: master.env, chdir: master.chdir })));
+  }
+  print = { all: [...settings].map(([k, v]) => `${k}=${v}`).join('\n'), settings };
+  prints.set(c, print);
+  return print;
+}
+
+function inherited(config: Config): Map<string, string> {
+  let settings = inheritedPrints.get(config);
+  if (!settings) {
+    settings = new Map([
+      ['global settings', JSON.stringify(normalize(config.process))],
+      ['global return-code', JSON.stringify(normalize(config.returnCodes))],
+    ]);
+    inheritedPrints.set(config, settings);
+  }
+  return settings;
+}
+
+function changedSettings(a: Fingerprint, b: Fingerprint): string[] {
+  if (a.all === b.all) return [];
+  const keys = [...new Set([...a.settings.keys(), ...b.settings.keys()])];
+  return keys.filter((k) => a.settings.get(k) !== b.settings.get(k)).map(settingName);
 }
 
 // Model field names back to the config keywords an admin wrote.

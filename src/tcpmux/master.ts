@@ -68,7 +68,7 @@ async function serve(socket: Socket, master: Component, env: ConnectionEnv, tabl
   }
   const limits = env.limits(sub);
   const ip = ipOf(connection.peer);
-  const hit = limits.admit(ip, Date.now());
+  const hit = limits.admit(ip, performance.now());
   if (hit) {
     reply(socket, negativeReply('too-many-instances', hit === 'max-ip-connections' ? sub.maxIpConnectionsMessage : sub.maxInstancesMessage));
     connection.finish('refused', { limit: hit });

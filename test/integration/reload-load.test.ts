@@ -74,6 +74,8 @@ function tcpmuxEcho(port: number, service: string, live: Set<Socket>): Promise<O
 interface Load {
   /** Completed exchanges so far. */
   ok(): number;
+  /** Connections open right now. */
+  inFlight(): number;
   readonly errors: Map<string, number>;
   /** Stop starting connections; resolves when the ones in flight have finished. */
   stop(): Promise<void>;
@@ -103,6 +105,7 @@ function startLoad(t: TestContext, port: () => number, service = 'echo'): Load {
   });
   return {
     ok: () => ok,
+    inFlight: () => live.size,
     errors,
     async stop() {
       stopping = true;
@@ -150,6 +153,7 @@ async function reloadUnderLoad(d: TestDaemon, load: Load, port: number, next: Sh
   await waitFor(() => load.ok() >= before + BETWEEN || load.errors.size > 0, 10_000, `${BETWEEN} more exchanges`);
   assert.deepEqual(Object.fromEntries(load.errors), {}, 'connection errors before the reload');
   await d.writeConfig(config(next));
+  assert.ok(load.inFlight() > 0, 'connections in flight when the reload starts');
   const result = await d.daemon.reload();
   assert.ok(result.ok, result.ok ? '' : result.errors);
   assert.deepEqual(actions(result.plan), expected);
