@@ -1,14 +1,15 @@
 // The control socket: HTTP + JSON (pies' control API) on a private unix socket by default, or
 // on inet only behind `control { acl …; }`. Wiring only: who may connect and do what (the
 // control ACLs), body and time limits, JSON in and out. The answers come from routes.ts.
-import { chmodSync, chownSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
+import { chmodSync, chownSync, lstatSync, mkdirSync } from 'node:fs';
 import { type IncomingMessage, STATUS_CODES, type ServerResponse, createServer as createHttpServer } from 'node:http';
-import { type Server, type Socket, createConnection, createServer } from 'node:net';
+import { type Server, type Socket, createServer } from 'node:net';
 import { type CompiledAcl, compileAcl, decideChain, denyAllAcl } from '../acl/acl.js';
 import { type Peer, peerFromAddress } from '../acl/peer.js';
 import type { Acl, AclRef, Config, SocketAddress } from '../config/model.js';
 import { PiesError } from '../errors.js';
 import { formatSocketAddress } from '../inetd/socket-address.js';
+import { clearStaleSocket, listenOn, removeSocketFile } from '../inetd/socket-file.js';
 import { detach } from '../log/detach.js';
 import type { Logger } from '../log/logger.js';
 import { lookupGroup, lookupUser } from '../supervisor/users.js';
@@ -322,7 +323,9 @@ async function listen(server: Server, address: SocketAddress, fallback: DefaultS
   }
   const { path } = address;
   if (fallback !== undefined) prepareDefaultDir(fallback, log);
-  await clearStaleSocket(path);
+  const problem = await clearStaleSocket(path);
+  if (problem === 'not-a-socket') throw new PiesError('ERR_CONTROL', `cannot listen on control socket ${path}: the file exists and is not a socket`);
+  if (problem === 'in-use') throw new PiesError('ERR_CONTROL', `cannot listen on control socket ${path}: another process (another tpies?) is answering on it`);
   // bind() creates the file synchronously inside listen(): the umask decides its first mode,
   // so it is never, even briefly, open to others; chmod then sets the final one.
   const previous = process.umask(address.umask ?? 0o177);
@@ -363,45 +366,3 @@ export function prepareDefaultDir(fallback: DefaultSocketPath, log: Logger): voi
   const unsafe = !st.isDirectory() ? 'not a directory' : st.uid !== uid ? `owned by uid ${st.uid}, not ${uid}` : (st.mode & (fallback.kind === 'private' ? 0o077 : 0o022)) !== 0 ? `mode ${(st.mode & 0o777).toString(8)} lets others in` : undefined;
   if (unsafe !== undefined) throw new PiesError('ERR_CONTROL', `refusing the control socket directory ${fallback.dir}: ${unsafe} (remove it, or choose a socket with --control-socket)`);
 }
-
-function listenOn(server: Server, options: Parameters<Server['listen']>[0]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onError = (error: Error): void => reject(error);
-    server.once('error', onError);
-    server.listen(options, () => {
-      server.off('error', onError);
-      resolve();
-    });
-  });
-}
-
-// As inetd/listener.ts: a socket file nobody answers on is left over from a crash and is
-// replaced; one in use (another tpies), or a file that is no socket, is an error.
-async function clearStaleSocket(path: string): Promise<void> {
-  let isSocket: boolean;
-  try {
-    isSocket = lstatSync(path).isSocket();
-  } catch {
-    return;
-  }
-  if (!isSocket) throw new PiesError('ERR_CONTROL', `cannot listen on control socket ${path}: the file exists and is not a socket`);
-  const inUse = await new Promise<boolean>((resolve) => {
-    const probe = createConnection({ path });
-    probe.once('connect', () => {
-      probe.destroy();
-      resolve(true);
-    });
-    probe.once('error', () => resolve(false));
-  });
-  if (inUse) throw new PiesError('ERR_CONTROL', `cannot listen on control socket ${path}: another process (another tpies?) is answering on it`);
-  removeSocketFile(path);
-}
-
-function removeSocketFile(path: string): void {
-  try {
-    unlinkSync(path);
-  } catch {
-    // Already gone.
-  }
-}
-

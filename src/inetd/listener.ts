@@ -1,8 +1,9 @@
 // One listening socket for a `socket` URL: bound with pauseOnConnect (the parent never reads
 // a byte meant for a child), errors handled (a failed bind is logged and retried, EMFILE on
 // accept is logged and survived), unix sockets with stale-file handling and permissions.
-import { chmodSync, chownSync, lstatSync, unlinkSync } from 'node:fs';
-import { type AddressInfo, type Server, type Socket, createConnection, createServer } from 'node:net';
+import { chmodSync, chownSync } from 'node:fs';
+import { type AddressInfo, type Server, type Socket, createServer } from 'node:net';
+import { clearStaleSocket, listenOn, removeSocketFile } from './socket-file.js';
 import type { SocketAddress } from '../config/model.js';
 import { formatSocketAddress } from './socket-address.js';
 import type { Logger } from '../log/logger.js';
@@ -145,7 +146,9 @@ export class Listener {
       await listenOn(server, { host: a.host, port: a.port, backlog: LISTEN_BACKLOG, ...(a.family === 6 ? { ipv6Only: false } : {}) });
       return;
     }
-    await clearStaleSocket(a.path);
+    const problem = await clearStaleSocket(a.path);
+    if (problem === 'not-a-socket') throw Object.assign(new Error(`${a.path} exists and is not a socket`), { code: 'EEXIST' });
+    if (problem === 'in-use') throw Object.assign(new Error(`${a.path} is in use by another process`), { code: 'EADDRINUSE' });
     // The socket file is created by bind(), synchronously inside listen(): umask applies there.
     const previous = a.umask !== undefined ? process.umask(a.umask) : undefined;
     try {
@@ -161,46 +164,5 @@ export class Listener {
       if (a.group !== undefined && !group) throw Object.assign(new Error(`unknown group "${a.group}" for ${a.url}`), { code: 'EINVAL' });
       chownSync(a.path, user?.uid ?? -1, group?.gid ?? user?.gid ?? -1);
     }
-  }
-}
-
-function listenOn(server: Server, options: Parameters<Server['listen']>[0]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onError = (error: Error): void => reject(error);
-    server.once('error', onError);
-    server.listen(options, () => {
-      server.off('error', onError);
-      resolve();
-    });
-  });
-}
-
-// A socket file nobody accepts on is left over from a crash: remove it. One in use, or a
-// file that is not a socket, is an error (never delete what we did not create).
-async function clearStaleSocket(path: string): Promise<void> {
-  let isSocket: boolean;
-  try {
-    isSocket = lstatSync(path).isSocket();
-  } catch {
-    return;
-  }
-  if (!isSocket) throw Object.assign(new Error(`${path} exists and is not a socket`), { code: 'EEXIST' });
-  const inUse = await new Promise<boolean>((resolve) => {
-    const probe = createConnection({ path });
-    probe.once('connect', () => {
-      probe.destroy();
-      resolve(true);
-    });
-    probe.once('error', () => resolve(false));
-  });
-  if (inUse) throw Object.assign(new Error(`${path} is in use by another process`), { code: 'EADDRINUSE' });
-  removeSocketFile(path);
-}
-
-function removeSocketFile(path: string): void {
-  try {
-    unlinkSync(path);
-  } catch {
-    // Already gone.
   }
 }

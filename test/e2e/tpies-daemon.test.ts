@@ -23,17 +23,6 @@ before(() => {
   if (!existsSync(CLI)) assert.fail(`${CLI} is missing: run \`npm run build\` before the e2e tests`);
 });
 
-// Alive and not a zombie: orphaned grandchildren may stay zombies here (init need not reap).
-function running(pid: number): boolean {
-  if (!alive(pid)) return false;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.charAt(stat.lastIndexOf(')') + 2);
-    return state !== 'Z' && state !== 'X';
-  } catch {
-    return false;
-  }
-}
 
 function killQuietly(target: number): void {
   try {
@@ -72,8 +61,14 @@ function tempConfig(t: TestContext, text: string): { dir: string; file: string; 
 }
 
 // Start the built CLI detached (its own process group) and follow its stderr.
+let controlSockets = 0;
+
+// Each daemon gets a control socket of its own (next to its config): the default path may
+// belong to another tpies on this machine.
 function startTpies(t: TestContext, args: readonly string[]): Tpies {
-  const child: ChildProcess = spawn(process.execPath, [CLI, ...args], {
+  const config = args[args.indexOf('-c') + 1] ?? '';
+  const control = args.includes('--control-socket') ? [] : ['--control-socket', `${config}.${controlSockets++}.ctl`];
+  const child: ChildProcess = spawn(process.execPath, [CLI, ...args, ...control], {
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, NO_COLOR: '1' },
@@ -107,7 +102,7 @@ function startTpies(t: TestContext, args: readonly string[]): Tpies {
     }
     // Components lead their own process groups; a grandchild shares its parent's.
     for (const c of children()) {
-      if (!running(c)) continue;
+      if (!alive(c)) continue;
       killQuietly(-c);
       killQuietly(c);
     }
@@ -162,7 +157,7 @@ test('SIGTERM: graceful stop, exit 0, no child or grandchild left', TIMEOUT, asy
   tpies.track(grandchild);
   const started = tpies.log.filter((l) => l.msg === 'component started').map((l) => l['childPid']);
   assert.equal(started.length, 4, tpies.stderr.join('\n'));
-  for (const pid of tpies.children()) assert.ok(running(pid), `child ${pid} running before the stop`);
+  for (const pid of tpies.children()) assert.ok(alive(pid), `child ${pid} running before the stop`);
 
   process.kill(tpies.pid, 'SIGTERM');
   const { code, signal } = await exitWithin(tpies, 10_000);
@@ -172,9 +167,9 @@ test('SIGTERM: graceful stop, exit 0, no child or grandchild left', TIMEOUT, asy
   assert.ok(messages.includes('stop requested'));
   assert.equal(messages.at(-1), 'tpies stopped');
   assert.equal(tpies.entries('stubborn', 'component killed').length, 1);
-  await waitFor(() => tpies.children().every((pid) => !running(pid)), 2000, 'children gone').catch(() => undefined);
+  await waitFor(() => tpies.children().every((pid) => !alive(pid)), 2000, 'children gone').catch(() => undefined);
   assert.deepEqual(
-    tpies.children().filter((pid) => running(pid)),
+    tpies.children().filter((pid) => alive(pid)),
     [],
     'processes left after SIGTERM',
   );
@@ -198,15 +193,15 @@ test('SIGHUP after editing the config: "config reloaded" and the new component r
   const [fresh] = tpies.entries('fresh', 'component started');
   assert.equal(typeof fresh?.['childPid'], 'number');
   await waitReady(tpies, 'fresh', `fresh-${String(fresh?.['childPid'])}`);
-  assert.ok(running(fresh?.['childPid'] as number));
+  assert.ok(alive(fresh?.['childPid'] as number));
   // The unchanged component kept its process.
   assert.equal(tpies.entries('hello', 'component started').length, 1);
-  assert.ok(running(hello?.['childPid'] as number));
+  assert.ok(alive(hello?.['childPid'] as number));
 
   process.kill(tpies.pid, 'SIGTERM');
   assert.equal((await exitWithin(tpies, 10_000)).code, 0);
   assert.deepEqual(
-    tpies.children().filter((pid) => running(pid)),
+    tpies.children().filter((pid) => alive(pid)),
     [],
   );
 });
@@ -226,13 +221,13 @@ test('--pidfile: written, refused to a second instance (exit 71, one line), remo
   // The refusal touched nothing of the first instance.
   assert.equal(readFileSync(pidfile, 'utf8'), `${first.pid}\n`);
   assert.equal(first.entries('hello', 'component started').length, 1);
-  assert.ok(running(first.pid));
+  assert.ok(alive(first.pid));
 
   process.kill(first.pid, 'SIGTERM');
   assert.equal((await exitWithin(first, 10_000)).code, 0);
   assert.equal(existsSync(pidfile), false, 'pid file removed at exit');
   assert.deepEqual(
-    first.children().filter((pid) => running(pid)),
+    first.children().filter((pid) => alive(pid)),
     [],
   );
 });

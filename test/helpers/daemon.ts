@@ -1,6 +1,7 @@
 // Starts the real daemon in-process on a temp config (ports 0, unix sockets in a temp dir)
 // and guarantees cleanup: every test that uses it stops the daemon and its children in
 // t.after, even on failure.
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -60,11 +61,18 @@ export async function waitFor(predicate: () => boolean | Promise<boolean>, timeo
   }
 }
 
-// True while a process with `pid` exists (and is not a zombie we could still reap).
+// True while a process with `pid` exists and is not a zombie: orphaned grandchildren may
+// stay zombies here (init need not reap them), and a zombie no longer runs.
 export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.charAt(stat.lastIndexOf(')') + 2);
+    return state !== 'Z' && state !== 'X';
   } catch {
     return false;
   }

@@ -1,6 +1,6 @@
 // A tiny TCP client for tests: connect, send, collect everything until the server closes
 // (or a time limit), and report how it closed.
-import { connect } from 'node:net';
+import { type Socket, connect } from 'node:net';
 
 export interface Exchange {
   readonly data: Buffer;
@@ -43,4 +43,65 @@ export function exchange(options: ExchangeOptions): Promise<Exchange> {
       if (options.halfClose) socket.end();
     });
   });
+}
+
+/** A client that stays open: read what arrived, wait for more, see how the server closed. */
+export interface Client {
+  readonly socket: Socket;
+  readonly localPort: number;
+  readonly localAddress: string;
+  received(): Buffer;
+  /** Resolves once `text` has arrived (or `bytes` bytes, when a number). */
+  until(expected: string | number, timeoutMs?: number): Promise<Buffer>;
+  /** How the server ended the connection. */
+  readonly closed: Promise<'end' | 'reset' | 'error'>;
+}
+
+export type ClientTarget = { port: number; host?: string } | { path: string };
+
+// Connect to `target`; the socket is destroyed when the test ends.
+export async function openClient(t: { after(fn: () => void): void }, target: ClientTarget): Promise<Client> {
+  const socket = 'path' in target ? connect({ path: target.path }) : connect({ port: target.port, host: target.host ?? '127.0.0.1' });
+  t.after(() => socket.destroy());
+  const chunks: Buffer[] = [];
+  let total = 0;
+  const waiters = new Set<() => void>();
+  socket.on('data', (c: Buffer) => {
+    chunks.push(c);
+    total += c.length;
+    for (const w of waiters) w();
+  });
+  const closed = new Promise<'end' | 'reset' | 'error'>((resolve) => {
+    socket.on('end', () => resolve('end'));
+    socket.on('error', (e: NodeJS.ErrnoException) => resolve(e.code === 'ECONNRESET' ? 'reset' : 'error'));
+  });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', resolve);
+    socket.once('error', reject);
+  });
+  const received = (): Buffer => Buffer.concat(chunks);
+  return {
+    socket,
+    localPort: socket.localPort ?? 0,
+    localAddress: socket.localAddress ?? '',
+    received,
+    closed,
+    until(expected, timeoutMs = 5000) {
+      const done = (): boolean => (typeof expected === 'number' ? total >= expected : received().includes(expected));
+      if (done()) return Promise.resolve(received());
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(new Error(`timed out waiting for ${JSON.stringify(expected)}; got ${JSON.stringify(received().toString('latin1'))}`));
+        }, timeoutMs);
+        const check = (): void => {
+          if (!done()) return;
+          clearTimeout(timer);
+          waiters.delete(check);
+          resolve(received());
+        };
+        waiters.add(check);
+      });
+    },
+  };
 }

@@ -5,74 +5,17 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, lstatSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { type Socket, connect, createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { chargenLine } from '../../src/inetd/builtins.js';
 import type { LogEntry } from '../../src/log/logger.js';
 import { alive, startTestDaemon, waitFor } from '../helpers/daemon.js';
-import { exchange } from '../helpers/tcp-client.js';
+import { type ClientTarget, exchange, openClient } from '../helpers/tcp-client.js';
 
 // Seconds between 1900-01-01 (RFC 868) and 1970-01-01.
 const RFC868_OFFSET = 2_208_988_800;
-
-// ---- a client that stays open --------------------------------------------------------------
-
-interface Client {
-  readonly socket: Socket;
-  readonly localPort: number;
-  received(): Buffer;
-  until(expected: string | number, timeoutMs?: number): Promise<Buffer>;
-  readonly closed: Promise<'end' | 'reset' | 'error'>;
-}
-
-type ClientTarget = { port: number; host?: string } | { path: string };
-
-async function openClient(t: { after(fn: () => void): void }, target: ClientTarget): Promise<Client> {
-  const socket = 'path' in target ? connect({ path: target.path }) : connect({ port: target.port, host: target.host ?? '127.0.0.1' });
-  t.after(() => socket.destroy());
-  const chunks: Buffer[] = [];
-  let total = 0;
-  const waiters = new Set<() => void>();
-  socket.on('data', (c: Buffer) => {
-    chunks.push(c);
-    total += c.length;
-    for (const w of waiters) w();
-  });
-  const closed = new Promise<'end' | 'reset' | 'error'>((resolve) => {
-    socket.on('end', () => resolve('end'));
-    socket.on('error', (e: NodeJS.ErrnoException) => resolve(e.code === 'ECONNRESET' ? 'reset' : 'error'));
-  });
-  await new Promise<void>((resolve, reject) => {
-    socket.once('connect', resolve);
-    socket.once('error', reject);
-  });
-  const received = (): Buffer => Buffer.concat(chunks);
-  return {
-    socket,
-    localPort: socket.localPort ?? 0,
-    received,
-    closed,
-    until(expected, timeoutMs = 5000) {
-      const done = (): boolean => (typeof expected === 'number' ? total >= expected : received().includes(expected));
-      if (done()) return Promise.resolve(received());
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => {
-          waiters.delete(check);
-          reject(new Error(`timed out waiting for ${JSON.stringify(expected)}; got ${received().length} bytes`));
-        }, timeoutMs);
-        const check = (): void => {
-          if (!done()) return;
-          clearTimeout(timer);
-          waiters.delete(check);
-          resolve(received());
-        };
-        waiters.add(check);
-      });
-    },
-  };
-}
 
 function audits(logs: readonly LogEntry[], component?: string): LogEntry[] {
   return logs.filter((e) => e.msg === 'connection' && (component === undefined || e.component === component));

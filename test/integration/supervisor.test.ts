@@ -16,18 +16,6 @@ const TIMEOUT = { timeout: 20_000 };
 // A command that needs no PATH (for components whose env has none).
 const NODE = process.execPath;
 
-// Alive and not a zombie. The init process of this kind of machine need not reap orphans,
-// so a grandchild whose parent died can linger as a zombie that kill(pid, 0) still finds.
-function running(pid: number): boolean {
-  if (!alive(pid)) return false;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.charAt(stat.lastIndexOf(')') + 2);
-    return state !== 'Z' && state !== 'X';
-  } catch {
-    return false;
-  }
-}
 
 interface Harness extends TestDaemon {
   status(tag: string): ComponentStatus | undefined;
@@ -69,7 +57,7 @@ async function start(t: TestContext, config: string): Promise<Harness> {
   };
   const killLeftovers = (): void => {
     for (const pid of pids()) {
-      if (!running(pid)) continue;
+      if (!alive(pid)) continue;
       for (const target of [-pid, pid]) {
         try {
           process.kill(target, 'SIGKILL');
@@ -100,9 +88,9 @@ async function start(t: TestContext, config: string): Promise<Harness> {
     async stopClean() {
       await d.daemon.stop();
       // A process killed by the group signal may take a moment to die.
-      await waitFor(() => pids().every((pid) => !running(pid)), 2000, 'every child gone after stop').catch(() => undefined);
+      await waitFor(() => pids().every((pid) => !alive(pid)), 2000, 'every child gone after stop').catch(() => undefined);
       assert.deepEqual(
-        pids().filter((pid) => running(pid)),
+        pids().filter((pid) => alive(pid)),
         [],
         'processes left after stop',
       );
@@ -138,13 +126,13 @@ test('a respawn component that crashes is started again with a new pid', TIMEOUT
   );
   await waitState(h, 'worker', 'running');
   const first = h.pid('worker')!;
-  assert.ok(running(first));
+  assert.ok(alive(first));
 
   process.kill(first, 'SIGKILL');
   await waitFor(() => h.status('worker')?.state === 'running' && h.pid('worker') !== first, 5000, 'worker respawned');
   const second = h.pid('worker')!;
   assert.notEqual(second, first);
-  assert.ok(running(second));
+  assert.ok(alive(second));
   assert.ok(!alive(first), 'the crashed process is reaped');
   assert.equal(h.status('worker')?.restarts, 1);
   const exited = h.entries('worker', 'component exited');
@@ -207,7 +195,7 @@ test('a crash loop is throttled into sleeping and recovers by itself after the s
   await waitFor(() => lines(starts).length === 4, 5000, 'fourth start recorded');
   const pid = h.pid('flaky')!;
   assert.equal(Number(lines(starts)[3]), pid);
-  assert.ok(running(pid));
+  assert.ok(alive(pid));
   await h.stopClean();
 });
 
@@ -297,7 +285,7 @@ test('return-code SIGTERM { action disable; }: a child killed by SIGTERM is not 
   await settle(300);
   assert.equal(h.status('victim')?.state, 'disabled');
   assert.equal(h.entries('victim', 'component started').length, 1);
-  assert.ok(!running(victim));
+  assert.ok(!alive(victim));
   await h.stopClean();
 });
 
@@ -310,7 +298,7 @@ test('stop escalates SIGTERM to SIGKILL after shutdown-timeout', TIMEOUT, async 
   await h.daemon.stop();
   const took = Date.now() - t0;
   assert.ok(took >= 950 && took < 3000, `stop took ${took} ms`);
-  assert.ok(!running(pid), 'the process is gone');
+  assert.ok(!alive(pid), 'the process is gone');
   const killed = h.entries('stubborn', 'component killed');
   assert.equal(killed.length, 1);
   assert.equal(killed[0]?.['signal'], 'SIGKILL');
@@ -516,7 +504,7 @@ test('a missing program is logged with its cause and retried; the daemon carries
   // A missing working directory is named as such, not as a missing program.
   assert.equal(h.entries('lost', 'component failed to start')[0]?.['error'], `chdir ${h.dir}/nope: no such directory`);
   assert.equal(h.status('fine')?.state, 'running');
-  assert.ok(running(h.pid('fine')!));
+  assert.ok(alive(h.pid('fine')!));
   await h.stopClean();
 });
 
@@ -565,11 +553,11 @@ test('reload keeps unchanged components, restarts changed ones, stops removed on
   await waitState(h, 'fresh', 'running');
 
   assert.equal(h.pid('keep'), before.keep, 'unchanged component keeps its pid');
-  assert.ok(running(before.keep));
+  assert.ok(alive(before.keep));
   assert.notEqual(h.pid('change'), before.change);
-  assert.ok(!running(before.change), 'the old process of a changed component is gone');
+  assert.ok(!alive(before.change), 'the old process of a changed component is gone');
   assert.equal(h.status('gone'), undefined);
-  assert.ok(!running(before.gone), 'a removed component is stopped');
+  assert.ok(!alive(before.gone), 'a removed component is stopped');
   assert.deepEqual(
     h.daemon.status().map((s) => s.tag).sort(),
     ['change', 'fresh', 'keep'],
@@ -618,7 +606,7 @@ test('no process survives daemon.stop(): grandchildren, SIGTERM-ignoring childre
   await waitFor(() => h.entries('stubborn').some((e) => e.msg === 'ready'), 5000, 'stubborn ready');
   for (const file of [grandchild, grouped]) {
     const pid = Number(readFileSync(file, 'utf8'));
-    assert.ok(running(pid), `grandchild ${pid} running`);
+    assert.ok(alive(pid), `grandchild ${pid} running`);
     h.track(pid);
   }
   const tracked = h.pids();
@@ -663,7 +651,7 @@ test('a reload that restarts a prerequisite restarts its running dependents too'
   assert.ok(result.ok, result.ok ? '' : result.errors);
   await waitFor(() => h.pid('db') !== undefined && h.pid('db') !== before.db && h.pid('web') !== undefined && h.pid('web') !== before.web, 5000, 'db and web restarted');
   await waitState(h, 'web', 'running');
-  assert.ok(!running(before.web), 'the old web is gone');
+  assert.ok(!alive(before.web), 'the old web is gone');
   assert.ok(h.indexOf('web', 'component stopped') < h.indexOf('db', 'component stopping'), 'web stops before db');
   await h.stopClean();
 });

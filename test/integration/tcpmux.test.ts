@@ -3,9 +3,9 @@
 // dedicated vs tcpmuxplus subordinates, byte-exact hand-off of pipelined data, half-close,
 // the read timeout, concurrency, sockenv, subordinate max-instances and the audit events.
 import assert from 'node:assert/strict';
-import { type Socket, connect } from 'node:net';
+import { connect } from 'node:net';
 import { test } from 'node:test';
-import { exchange } from '../helpers/tcp-client.js';
+import { type Client, exchange, openClient } from '../helpers/tcp-client.js';
 import { alive, startTestDaemon, waitFor } from '../helpers/daemon.js';
 import type { LogEntry } from '../../src/log/logger.js';
 
@@ -26,65 +26,6 @@ component env { tcpmux-master tcpmux; service env; flags (tcpmuxplus, sockenv); 
 component other-master { socket inet://127.0.0.1:0; service tcpmux; flags internal; }
 component other { tcpmux-master other-master; service other; flags tcpmuxplus; command /bin/cat; }
 `;
-
-// ---- a client that stays open --------------------------------------------------------------
-
-interface Client {
-  readonly socket: Socket;
-  readonly localPort: number;
-  readonly localAddress: string;
-  received(): Buffer;
-  /** Resolves once `text` has arrived (or `bytes` bytes, when a number). */
-  until(expected: string | number, timeoutMs?: number): Promise<Buffer>;
-  /** How the server ended the connection. */
-  readonly closed: Promise<'end' | 'reset' | 'error'>;
-}
-
-async function openClient(t: { after(fn: () => void): void }, port: number, host = '127.0.0.1'): Promise<Client> {
-  const socket = connect({ port, host });
-  t.after(() => socket.destroy());
-  const chunks: Buffer[] = [];
-  let total = 0;
-  const waiters = new Set<() => void>();
-  socket.on('data', (c: Buffer) => {
-    chunks.push(c);
-    total += c.length;
-    for (const w of waiters) w();
-  });
-  const closed = new Promise<'end' | 'reset' | 'error'>((resolve) => {
-    socket.on('end', () => resolve('end'));
-    socket.on('error', (e: NodeJS.ErrnoException) => resolve(e.code === 'ECONNRESET' ? 'reset' : 'error'));
-  });
-  await new Promise<void>((resolve, reject) => {
-    socket.once('connect', resolve);
-    socket.once('error', reject);
-  });
-  const received = (): Buffer => Buffer.concat(chunks);
-  return {
-    socket,
-    localPort: socket.localPort!,
-    localAddress: socket.localAddress!,
-    received,
-    closed,
-    until(expected, timeoutMs = 5000) {
-      const done = (): boolean => (typeof expected === 'number' ? total >= expected : received().includes(expected));
-      if (done()) return Promise.resolve(received());
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => {
-          waiters.delete(check);
-          reject(new Error(`timed out waiting for ${JSON.stringify(expected)}; got ${JSON.stringify(received().toString('latin1'))}`));
-        }, timeoutMs);
-        const check = (): void => {
-          if (!done()) return;
-          clearTimeout(timer);
-          waiters.delete(check);
-          resolve(received());
-        };
-        waiters.add(check);
-      });
-    },
-  };
-}
 
 function audits(logs: readonly LogEntry[], component?: string): LogEntry[] {
   return logs.filter((e) => e.msg === 'connection' && (component === undefined || e.component === component));
@@ -285,7 +226,7 @@ test('the master never reads a byte meant for the child (wc -c counts them all)'
 
 test('half-close: client FIN → cat exits → server FIN', async (t) => {
   const d = await startTestDaemon(t, CONFIG);
-  const c = await openClient(t, d.port('tcpmux'));
+  const c = await openClient(t, { port: d.port('tcpmux') });
   c.socket.write('echo\r\n');
   await c.until('+\r\n');
   c.socket.write('first');
@@ -339,7 +280,7 @@ test('500 concurrent handshakes all succeed', async (t) => {
 test('sockenv values as the child sees them match the client socket', async (t) => {
   const d = await startTestDaemon(t, CONFIG);
   const port = d.port('tcpmux');
-  const c = await openClient(t, port);
+  const c = await openClient(t, { port });
   c.socket.write('env\r\n');
   assert.equal(await c.closed, 'end');
   const text = c.received().toString('latin1');
@@ -386,8 +327,8 @@ component free { tcpmux-master tcpmux; service free; flags tcpmuxplus; command /
 `,
   );
   const port = d.port('tcpmux');
-  const first = await openClient(t, port);
-  const second = await openClient(t, port);
+  const first = await openClient(t, { port });
+  const second = await openClient(t, { port });
   for (const c of [first, second]) {
     c.socket.write('held\r\n');
     await c.until('+\r\n');
@@ -429,7 +370,7 @@ component echo { tcpmux-master tcpmux; service echo; flags tcpmuxplus; command /
 `,
   );
   const port = d.port('tcpmux');
-  const held = await openClient(t, port);
+  const held = await openClient(t, { port });
   held.socket.write('echo\r\n');
   await held.until('+\r\n');
   // The master's own refusal: its message as configured (no `-` line: nothing was read).
@@ -486,7 +427,7 @@ component own {
   );
   const port = d.port('tcpmux');
   const context = async (name: string, host: string): Promise<{ client: Client; ctx: { umask: string; cwd: string; env: Record<string, string> } }> => {
-    const client = await openClient(t, port, host);
+    const client = await openClient(t, { port, host });
     client.socket.write(`${name}\r\n`);
     assert.equal(await client.closed, 'end');
     const text = client.received().toString('latin1');
@@ -515,19 +456,19 @@ component own {
 test('one audit event per connection with the right fields', async (t) => {
   const d = await startTestDaemon(t, CONFIG);
   const port = d.port('tcpmux');
-  const hit = await openClient(t, port);
+  const hit = await openClient(t, { port });
   hit.socket.end('echo\r\nabc');
   assert.equal(await hit.closed, 'end');
-  const miss = await openClient(t, port);
+  const miss = await openClient(t, { port });
   miss.socket.write('nope\r\n');
   assert.equal(await miss.closed, 'end');
-  const help = await openClient(t, port);
+  const help = await openClient(t, { port });
   help.socket.write('HELP\r\n');
   assert.equal(await help.closed, 'end');
-  const long = await openClient(t, port);
+  const long = await openClient(t, { port });
   long.socket.write(`${'q'.repeat(600)}\r\n`);
   assert.equal(await long.closed, 'end');
-  const eof = await openClient(t, port);
+  const eof = await openClient(t, { port });
   eof.socket.end('echo');
   assert.equal(await eof.closed, 'end');
 
