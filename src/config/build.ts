@@ -77,7 +77,8 @@ function buildComponent(s: StatementNode, ctx: BuildContext, defaults: Defaults,
   // A statement that was given but refused has been reported; what depends on it is not
   // reported again (one mistake, one error).
   const given = (keyword: string): boolean => v[keyword as keyof ComponentValues] !== undefined || failed.has(keyword);
-  const flags = new Set<Flag>((v.flags ?? []).flat());
+  const flags = new Set<Flag>();
+  for (const list of v.flags ?? []) for (const flag of list) flags.add(flag);
   const at = (keyword: string): Location => locations.get(keyword) ?? s.location;
   const report = (rule: string, keyword: string, message: string): void => ctx.diags.error(rule, `${where}: ${message}`, at(keyword));
 
@@ -129,53 +130,59 @@ function buildComponent(s: StatementNode, ctx: BuildContext, defaults: Defaults,
   // Even a component with errors is returned (best effort), so the cross-reference checks
   // still run and every problem is reported in one go; loadConfig returns no config then.
 
-  return {
-    tag,
-    location: s.location,
-    mode,
-    flags,
-    ...processSettings(v),
-    ...(v.command !== undefined ? { command: v.command } : {}),
-    ...(argv ? { argv } : {}),
-    ...(v.program !== undefined ? { program: v.program } : {}),
-    prerequisites,
-    dependents: v.dependents ?? [],
-    ...(v.socket ? { socket: v.socket } : {}),
-    socketType: 'stream',
-    ...(v.service !== undefined ? { service: v.service } : {}),
-    ...(internal ? { internal } : {}),
-    ...(v['tcpmux-master'] !== undefined ? { tcpmuxMaster: v['tcpmux-master'] } : {}),
-    ...(isMaster ? { tcpmux: tcpmuxSettings(v, defaults.tcpmux) } : {}),
-    ...(v['max-instances'] !== undefined ? { maxInstances: v['max-instances'] } : {}),
-    ...(v['max-instances-message'] !== undefined ? { maxInstancesMessage: v['max-instances-message'] } : {}),
-    ...(v['max-rate'] !== undefined ? { maxRate: v['max-rate'] } : {}),
-    ...(v['max-ip-connections'] !== undefined ? { maxIpConnections: v['max-ip-connections'] } : {}),
-    ...(v['max-ip-connections-message'] !== undefined ? { maxIpConnectionsMessage: v['max-ip-connections-message'] } : {}),
-    ...(v['access-denied-message'] !== undefined ? { accessDeniedMessage: v['access-denied-message'] } : {}),
-    ...(v.acl ? { acl: v.acl } : {}),
-    ...(v['list-acl'] ? { listAcl: v['list-acl'] } : {}),
-    ...(v['admin-acl'] ? { adminAcl: v['admin-acl'] } : {}),
-    ...(v['remove-file'] !== undefined ? { removeFile: v['remove-file'] } : {}),
-    returnCodes: v['return-code'] ?? [],
-    ...(v.stdout ? { stdout: v.stdout } : {}),
-    ...(v.stderr ? { stderr: v.stderr } : {}),
-    respawn: readRespawn(v.respawn, ctx, defaults.respawn),
-    shutdownTimeoutMs: v['shutdown-timeout'] ?? defaults.shutdownTimeoutMs,
-    statementLocations: locations,
-  };
+  // Optional properties are only set when they have a value (the model has no key for an
+  // absent setting, and its JSON relies on the key order below). Set one by one rather than
+  // spread from small literals: this runs for every component, and spreads cost.
+  const c: Partial<Writable<Component>> = { tag, location: s.location, mode, flags };
+  setProcessSettings(c, v);
+  if (v.command !== undefined) c.command = v.command;
+  if (argv) c.argv = argv;
+  if (v.program !== undefined) c.program = v.program;
+  c.prerequisites = prerequisites;
+  c.dependents = v.dependents ?? [];
+  if (v.socket) c.socket = v.socket;
+  c.socketType = 'stream';
+  if (v.service !== undefined) c.service = v.service;
+  if (internal) c.internal = internal;
+  if (v['tcpmux-master'] !== undefined) c.tcpmuxMaster = v['tcpmux-master'];
+  if (isMaster) c.tcpmux = tcpmuxSettings(v, defaults.tcpmux);
+  if (v['max-instances'] !== undefined) c.maxInstances = v['max-instances'];
+  if (v['max-instances-message'] !== undefined) c.maxInstancesMessage = v['max-instances-message'];
+  if (v['max-rate'] !== undefined) c.maxRate = v['max-rate'];
+  if (v['max-ip-connections'] !== undefined) c.maxIpConnections = v['max-ip-connections'];
+  if (v['max-ip-connections-message'] !== undefined) c.maxIpConnectionsMessage = v['max-ip-connections-message'];
+  if (v['access-denied-message'] !== undefined) c.accessDeniedMessage = v['access-denied-message'];
+  if (v.acl) c.acl = v.acl;
+  if (v['list-acl']) c.listAcl = v['list-acl'];
+  if (v['admin-acl']) c.adminAcl = v['admin-acl'];
+  if (v['remove-file'] !== undefined) c.removeFile = v['remove-file'];
+  c.returnCodes = v['return-code'] ?? [];
+  if (v.stdout) c.stdout = v.stdout;
+  if (v.stderr) c.stderr = v.stderr;
+  c.respawn = readRespawn(v.respawn, ctx, defaults.respawn);
+  c.shutdownTimeoutMs = v['shutdown-timeout'] ?? defaults.shutdownTimeoutMs;
+  c.statementLocations = locations;
+  return c as Component;
 }
 
+type Writable<T> = { -readonly [K in keyof T]: T[K] };
+
 function processSettings(v: BlockValues<typeof GLOBAL_STATEMENTS> | ComponentValues): ProcessSettings {
-  return {
-    ...(v.user !== undefined ? { user: v.user } : {}),
-    ...(v.group !== undefined ? { group: v.group } : {}),
-    ...(v.allgroups !== undefined ? { allgroups: v.allgroups } : {}),
-    ...(v.umask !== undefined ? { umask: v.umask } : {}),
-    // Limits without a letter that counts (`limits "L5"`) limit nothing: no limits at all.
-    ...(v.limits !== undefined && Object.keys(v.limits).length > 0 ? { limits: v.limits } : {}),
-    ...(v.env !== undefined ? { env: v.env } : {}),
-    ...('chdir' in v && v.chdir !== undefined ? { chdir: v.chdir } : {}),
-  };
+  const settings: Writable<ProcessSettings> = {};
+  setProcessSettings(settings, v);
+  return settings;
+}
+
+// The process settings `v` gives, added to `into` (only those given, as processSettings).
+function setProcessSettings(into: Writable<ProcessSettings>, v: BlockValues<typeof GLOBAL_STATEMENTS> | ComponentValues): void {
+  if (v.user !== undefined) into.user = v.user;
+  if (v.group !== undefined) into.group = v.group;
+  if (v.allgroups !== undefined) into.allgroups = v.allgroups;
+  if (v.umask !== undefined) into.umask = v.umask;
+  // Limits without a letter that counts (`limits "L5"`) limit nothing: no limits at all.
+  if (v.limits !== undefined && Object.keys(v.limits).length > 0) into.limits = v.limits;
+  if (v.env !== undefined) into.env = v.env;
+  if ('chdir' in v && v.chdir !== undefined) into.chdir = v.chdir;
 }
 
 function tcpmuxSettings(v: BlockValues<typeof GLOBAL_STATEMENTS> | ComponentValues, base: TcpmuxSettings): TcpmuxSettings {

@@ -96,20 +96,24 @@ class Loader {
     return { body, files: this.files, sources: this.sources, diagnostics: this.diagnostics.list };
   }
 
-  async loadMain(text: string, name: string, abs: string, id: string): Promise<Node[]> {
+  async loadMain(text: string, name: string, abs: string, id: string): Promise<readonly Node[]> {
     this.seen.add(id);
     return this.parseAndExpand(text, { id, name, abs }, []);
   }
 
-  private async parseAndExpand(text: string, frame: Frame, stack: readonly Frame[]): Promise<Node[]> {
+  private async parseAndExpand(text: string, frame: Frame, stack: readonly Frame[]): Promise<readonly Node[]> {
     this.sources.set(frame.name, text);
     const parsed = parseConfigText(text, frame.name);
     for (const d of parsed.diagnostics) this.diagnostics.add(d);
     if (!parsed.file) return [];
+    // Every #include line has the word: without it, there is no tree to walk for Include nodes.
+    if (!text.includes('include')) return parsed.file.body;
     return this.expand(parsed.file.body, [...stack, frame]);
   }
 
-  private async expand(body: readonly Node[], stack: readonly Frame[]): Promise<Node[]> {
+  private async expand(body: readonly Node[], stack: readonly Frame[]): Promise<readonly Node[]> {
+    // Most blocks hold no #include: they are kept as they are, not copied.
+    if (!hasInclude(body)) return body;
     const out: Node[] = [];
     for (const node of body) {
       if (node.type === 'Include') out.push(...(await this.include(node, stack)));
@@ -136,7 +140,7 @@ class Loader {
     return out;
   }
 
-  private async loadIncluded(abs: string, node: IncludeNode, stack: readonly Frame[]): Promise<Node[]> {
+  private async loadIncluded(abs: string, node: IncludeNode, stack: readonly Frame[]): Promise<readonly Node[]> {
     const name = displayName(abs);
     const read = await readCapped(abs, this.maxFileBytes);
     if (read.kind === 'error') {
@@ -165,6 +169,13 @@ class Loader {
     if (dirs.length === 0) return `cannot find include file ${shown}: no include directories given (-I)`;
     return `cannot find include file ${shown} (searched ${dirs.map(displayName).join(', ')})`;
   }
+}
+
+function hasInclude(body: readonly Node[]): boolean {
+  for (const node of body) {
+    if (node.type === 'Include' || (node.block !== undefined && hasInclude(node.block))) return true;
+  }
+  return false;
 }
 
 // The chain a→b→…→a as one readable line, then where each link was included.

@@ -10,6 +10,7 @@ export interface ParseResult {
 }
 
 interface LineDirective {
+  /** Where the directive's effect starts: the start of the line after it. */
   readonly offset: number;
   readonly physLine: number;
   readonly line: number;
@@ -27,46 +28,73 @@ export function parseValueText(text: string, file = '<value>'): { value: ValueNo
   return { value: (result.file as unknown as ValueNode | null) ?? null, diagnostics: result.diagnostics };
 }
 
+// The offset at which each line starts (lines end at "\n", as Peggy counts them).
+function lineStarts(text: string): number[] {
+  const starts = [0];
+  for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', nl + 1)) starts.push(nl + 1);
+  return starts;
+}
+
+// The index of the last element of the ascending `list` that is <= `value`, or -1.
+function lastAtOrBefore(list: readonly number[], value: number): number {
+  let lo = 0;
+  let hi = list.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    if (list[mid]! <= value) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return hi;
+}
+
 function run(text: string, file: string, startRule: 'File' | 'Value'): ParseResult {
-  const directives = new Map<number, LineDirective>();
-  const warnings = new Map<number, string>();
-  const locate = (offset: number, line: number, column: number): Location => {
-    let current: LineDirective | undefined;
-    for (const d of directives.values()) if (d.offset <= offset && (!current || d.offset > current.offset)) current = d;
-    if (!current) return { file, line, column };
-    return { file: current.file ?? file, line: current.line + (line - current.physLine), column };
+  // Every node's location comes from here, so it must be cheap: a binary search in the line
+  // starts, and another in the directives when there are any.
+  const starts = lineStarts(text);
+  // The #line directives by offset. The parser may report one more than once when it
+  // backtracks over it (same offset, same values); they nearly always come in ascending
+  // order, so keeping the list sorted costs next to nothing.
+  const directives: LineDirective[] = [];
+  const directiveOffsets: number[] = [];
+  const locate = (offset: number): Location => {
+    const index = lastAtOrBefore(starts, offset);
+    const line = index + 1;
+    const column = offset - starts[index]! + 1;
+    if (directives.length === 0) return { file, line, column };
+    const d = directives[lastAtOrBefore(directiveOffsets, offset)];
+    if (!d) return { file, line, column };
+    return { file: d.file ?? file, line: d.line + (line - d.physLine), column };
+  };
+  const addDirective = (start: number, offset: number, line: number, name: string | undefined): void => {
+    const at = lastAtOrBefore(directiveOffsets, offset);
+    if (at >= 0 && directiveOffsets[at] === offset) return;
+    // `#line N` without a file keeps the name an earlier directive set, as grecs does.
+    const physLine = lastAtOrBefore(starts, start) + 2;
+    const d = { offset, physLine, line, file: name ?? locate(offset).file };
+    directives.splice(at + 1, 0, d);
+    directiveOffsets.splice(at + 1, 0, offset);
   };
   const diagnostics: Diagnostic[] = [];
-  const lineOf = (offset: number): { line: number; column: number } => {
-    const before = text.slice(0, offset);
-    const line = before.split('\n').length;
-    return { line, column: offset - before.lastIndexOf('\n') };
-  };
+  const warnings = new Map<number, string>();
   const warningDiagnostics = (): Diagnostic[] =>
-    [...warnings].map(([offset, message]) => {
-      const { line, column } = lineOf(offset);
-      return { rule: 'syntax', severity: 'warning', message, location: locate(offset, line, column), notes: [] };
-    });
+    [...warnings].map(([offset, message]) => ({ rule: 'syntax', severity: 'warning', message, location: locate(offset), notes: [] }));
   try {
     const tree = parse(text, {
       grammarSource: file,
       startRule,
       locate,
-      // `#line N` without a file keeps the name an earlier directive set, as grecs does.
-      lineDirective: (offset: number, physLine: number, line: number, name?: string) =>
-        directives.set(offset, { offset, physLine, line, file: name ?? locate(offset, physLine, 1).file }),
+      lineDirective: addDirective,
       warn: (offset: number, message: string) => warnings.set(offset, message),
     });
     diagnostics.push(...warningDiagnostics());
     return { file: tree as FileNode, diagnostics };
   } catch (error) {
     if (!(error instanceof PeggySyntaxError)) throw error;
-    const start = error.location.start;
     diagnostics.push({
       rule: 'syntax',
       severity: 'error',
       message: describeSyntaxError(error, text),
-      location: locate(start.offset, start.line, start.column),
+      location: locate(error.location.start.offset),
       notes: [],
     });
     diagnostics.push(...warningDiagnostics());

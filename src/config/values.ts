@@ -163,7 +163,15 @@ export function readList(s: StatementNode, ctx: BuildContext): ScalarNode[] | un
 }
 
 export function flatten(values: readonly ValueNode[]): ScalarNode[] {
-  return values.flatMap((v) => (v.type === 'List' ? flatten(v.items) : [v]));
+  return flattenInto(values, []);
+}
+
+function flattenInto(values: readonly ValueNode[], into: ScalarNode[]): ScalarNode[] {
+  for (const v of values) {
+    if (v.type === 'List') flattenInto(v.items, into);
+    else into.push(v);
+  }
+  return into;
 }
 
 // The closest candidate by edit distance, for "did you mean" hints.

@@ -180,7 +180,7 @@ describe('tpiesctl against a running daemon', { concurrency: 4 }, () => {
     );
     const dry = await s.ctl('reload', '--dry-run');
     assert.equal(dry.code, 0, dry.stderr);
-    assert.equal(dry.stdout, ['restart web: command, argv', 'keep    tcpmux: unchanged', 'keep    helper: unchanged', 'start   extra: new', 'stop    echo: removed', ''].join('\n'));
+    assert.equal(dry.stdout, ['restart web: command', 'keep    tcpmux: unchanged', 'keep    helper: unchanged', 'start   extra: new', 'stop    echo: removed', ''].join('\n'));
     assert.equal(dry.stderr, '');
     assert.equal(pidOf(s, 'web'), pid, 'dry run leaves web alone');
     assert.ok(s.daemon.components().some((c) => c.tag === 'echo'));

@@ -23,17 +23,19 @@ export const checkUndefinedReference: Check = (config, diags) => {
   checkRef(config.control?.adminAcl);
   checkRef(config.control?.userAcl);
   const tags = new Set(config.components.map((c) => c.tag));
+  const checkNames = (c: Component, keyword: 'prerequisites' | 'dependents', names: readonly string[]): void => {
+    for (const name of names) {
+      if (tags.has(name)) continue;
+      const hint = suggest(name, tags);
+      diags.error('undefined-reference', `component "${c.tag}": ${keyword} names no component "${name}"${hint ? ` (did you mean "${hint}"?)` : ''}`, locationOf(c, keyword));
+    }
+  };
   for (const c of config.components) {
     checkRef(c.acl);
     checkRef(c.listAcl);
     checkRef(c.adminAcl);
-    for (const [keyword, names] of [['prerequisites', c.prerequisites], ['dependents', c.dependents]] as const) {
-      for (const name of names) {
-        if (tags.has(name)) continue;
-        const hint = suggest(name, tags);
-        diags.error('undefined-reference', `component "${c.tag}": ${keyword} names no component "${name}"${hint ? ` (did you mean "${hint}"?)` : ''}`, locationOf(c, keyword));
-      }
-    }
+    checkNames(c, 'prerequisites', c.prerequisites);
+    checkNames(c, 'dependents', c.dependents);
   }
 };
 
