@@ -5,13 +5,15 @@
 // child group the log names, so a failing test leaves nothing running.
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { before, type TestContext, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { type Socket, connect } from 'node:net';
 import { alive, waitFor } from '../helpers/daemon.js';
+import { exchange } from '../helpers/tcp-client.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CLI = path.join(ROOT, 'dist/src/bin/tpies.js');
@@ -65,10 +67,11 @@ let controlSockets = 0;
 
 // Each daemon gets a control socket of its own (next to its config): the default path may
 // belong to another tpies on this machine.
-function startTpies(t: TestContext, args: readonly string[]): Tpies {
+function startTpies(t: TestContext, args: readonly string[], wrapper: readonly string[] = []): Tpies {
   const config = args[args.indexOf('-c') + 1] ?? '';
   const control = args.includes('--control-socket') ? [] : ['--control-socket', `${config}.${controlSockets++}.ctl`];
-  const child: ChildProcess = spawn(process.execPath, [CLI, ...args, ...control], {
+  const argv = [...wrapper, process.execPath, CLI, ...args, ...control];
+  const child: ChildProcess = spawn(argv[0]!, argv.slice(1), {
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, NO_COLOR: '1' },
@@ -241,4 +244,38 @@ test('a bad config: exit 78 with file:line:col on stderr, nothing started', TIME
   assert.ok(tpies.stderr.some((l) => l.startsWith(`${conf.file}:3:5: error: unknown statement "comand"`)), text);
   assert.deepEqual(tpies.log, [], 'no log records: the daemon never started');
   assert.deepEqual(tpies.stdout, []);
+});
+
+// Descriptor exhaustion: idle TCPMUX clients (held by tpies until they send a line) use up a
+// small RLIMIT_NOFILE. libuv then accepts and drops further connections itself (its EMFILE
+// trick, invisible to Node); tpies must keep running and serve again once descriptors free up.
+test('EMFILE on accept never stops the daemon; service resumes when descriptors free up', TIMEOUT, async (t) => {
+  const conf = tempConfig(t, `
+component tcpmux { socket inet://127.0.0.1:0; service tcpmux; flags internal; tcpmux-timeout 60; }
+component echo { tcpmux-master tcpmux; service echo; flags tcpmuxplus; command /bin/cat; }
+`);
+  const tpies = startTpies(t, ['-c', conf.file, '--log-format', 'json'], ['/usr/bin/prlimit', '--nofile=256', '--']);
+  await waitFor(() => tpies.log.some((l) => l.msg === 'tpies started'), 10_000, 'tpies started');
+  const bound = tpies.log.find((l) => l.msg === 'listening')?.bound;
+  const port = Number(String(bound).split(':').pop());
+  assert.ok(port > 0, `bound ${String(bound)}`);
+  const idle: Socket[] = [];
+  t.after(() => idle.forEach((s) => s.destroy()));
+  for (let i = 0; i < 300; i++) {
+    const s = connect({ host: '127.0.0.1', port });
+    s.on('error', () => undefined);
+    idle.push(s);
+  }
+  const openFds = (): number => readdirSync(`/proc/${tpies.pid}/fd`).length;
+  await waitFor(() => openFds() >= 250, 10_000, 'descriptors used up');
+  const probe = await exchange({ port, send: ['echo\r\nhi'], halfClose: true, timeoutMs: 2000 });
+  assert.notEqual(probe.data.toString('latin1'), '+\r\nhi', 'no descriptor left for a new client');
+  idle.forEach((s) => s.destroy());
+  // Still alive, and serving again once descriptors are free.
+  await waitFor(async () => {
+    const r = await exchange({ port, send: ['echo\r\nhi'], halfClose: true, timeoutMs: 2000 });
+    return r.data.toString('latin1') === '+\r\nhi';
+  }, 15_000, 'service after the clients left');
+  process.kill(tpies.pid, 'SIGTERM');
+  assert.deepEqual(await tpies.exited, { code: 0, signal: null });
 });
