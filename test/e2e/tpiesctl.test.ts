@@ -186,7 +186,7 @@ describe('tpiesctl against a running daemon', { concurrency: 4 }, () => {
     assert.ok(s.daemon.components().some((c) => c.tag === 'echo'));
 
     const json = await s.ctl('reload', '--dry-run', '--json');
-    assert.deepEqual((JSON.parse(json.stdout) as { plan: unknown[] }).plan[0], { tag: 'web', action: 'restart', reasons: ['command', 'argv'] });
+    assert.deepEqual((JSON.parse(json.stdout) as { plan: unknown[] }).plan[0], { tag: 'web', action: 'restart', reasons: ['command'] });
 
     const real = await s.ctl('reload');
     assert.equal(real.code, 0, real.stderr);
