@@ -19,7 +19,7 @@ import { compileAcl, describeDecision } from './acl/acl.js';
 import { peerFromAddress } from './acl/peer.js';
 import { VERSION } from './version.js';
 import type { Notifier } from './systemd/notify.js';
-import { type ConfigWatcher, watchConfig } from './config/watch.js';
+import type { ConfigWatcher } from './config/watch.js';
 import { detach } from './log/detach.js';
 
 export interface DaemonOptions extends LoadConfigOptions {
@@ -260,6 +260,9 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   if (stopping) return daemon;
   notify(options.notifier?.ready(summary(config, supervisor, network)));
   if (options.watchConfig) {
+    // Loaded only for --watch: chokidar and its dependencies cost a daemon without it memory.
+    const { watchConfig } = await import('./config/watch.js');
+    if (stopping) return daemon;
     const tuning = typeof options.watchConfig === 'object' && options.watchConfig.debounceMs !== undefined ? { debounceMs: options.watchConfig.debounceMs } : {};
     watcher = await watchConfig(
       config.files,

@@ -8,10 +8,8 @@ import { detach } from '../log/detach.js';
 import { clearActivationEnv, inheritedSockets } from '../systemd/activation.js';
 import { createNotifier } from '../systemd/notify.js';
 import { VERSION } from '../version.js';
-import { runTpiesctl } from './ctl.js';
 import { formatDiagnostics, loadConfig, type LoadConfigResult } from '../config/index.js';
 import type { Diagnostic, Sources } from '../config/diagnostics.js';
-import { dumpConfig } from '../config/dump.js';
 import { type TpiesOptions, TPIES_USAGE, parseTpiesArgs } from './args.js';
 import type { CliIo } from './io.js';
 import { type Daemon, startDaemon } from '../daemon.js';
@@ -40,10 +38,12 @@ export async function runTpies(argv: readonly string[], io: CliIo): Promise<numb
     case 'dump-config': {
       const loaded = await load(options, io);
       if (!loaded.config) return EXIT.CONFIG;
-      if (options.action === 'dump-config') io.stdout(dumpConfig(loaded.config));
+      // dump.js and ctl.js are loaded only here, not by a running daemon (idle RSS).
+      if (options.action === 'dump-config') io.stdout((await import('../config/dump.js')).dumpConfig(loaded.config));
       // --lint --diff: the running daemon tells what a reload would change (its dry run).
       if (options.diff) {
         const socket = options.controlSocket !== undefined ? ['--socket', options.controlSocket] : ['--config-file', configPath(options, io)];
+        const { runTpiesctl } = await import('./ctl.js');
         return runTpiesctl([...socket, 'reload', '--dry-run'], io);
       }
       return EXIT.OK;

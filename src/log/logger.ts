@@ -1,7 +1,8 @@
 // The daemon's logger: the only importer of pino and pino-pretty (ARCHITECTURE rule 2).
 // Everything else sees our small `Logger` interface, never a pino type.
+import { createRequire } from 'node:module';
 import { pino, type DestinationStream, type Logger as PinoLogger } from 'pino';
-import pinoPretty from 'pino-pretty';
+import type PinoPretty from 'pino-pretty';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 export type LogFormat = 'json' | 'pretty';
@@ -115,7 +116,10 @@ function buildPino(level: LogLevel, stream: DestinationStream): PinoLogger {
 
 // Formats each JSON line in the calling tick. pino-pretty's stream form goes through a
 // Transform chain, so lines logged right before process.exit() could be lost.
+// pino-pretty (a CommonJS package) is required here, synchronously and only for the pretty
+// format: a daemon logging JSON never loads it and its dependencies (idle RSS).
 function prettyStream(out: DestinationStream, colorize: boolean): DestinationStream {
+  const pinoPretty = createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty;
   const format = pinoPretty.prettyFactory({ colorize, ignore: 'hostname', translateTime: 'SYS:standard' });
   return { write: (line: string) => out.write(format(line)) };
 }
