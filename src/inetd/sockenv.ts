@@ -1,7 +1,7 @@
 // `flags sockenv` variables (pies manual, sockenv): PROTO, SOCKTYPE, LOCALIP, LOCALPORT,
 // REMOTEIP, REMOTEPORT (+ LOCALHOST/REMOTEHOST with `resolve`), and the UCSPI TCP* names
 // (tcp-environ(5)) so programs written for tcpserver or inetutils' inetd work unchanged.
-import { reverse } from 'node:dns/promises';
+import { lookupService } from 'node:dns/promises';
 import { mappedIPv4 } from '../acl/peer.js';
 
 export interface SocketEnds {
@@ -33,7 +33,8 @@ export async function resolvedNames(env: Readonly<Record<string, string>>, timeo
     if (ip === undefined) return undefined;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), timeoutMs)));
-    const name = await Promise.race([reverse(ip).then((names) => names[0], () => undefined), timeout]);
+    // getnameinfo(3), as pies does: /etc/hosts and nsswitch first, like every other program.
+    const name = await Promise.race([lookupService(ip, 0).then((r) => r.hostname, () => undefined), timeout]);
     clearTimeout(timer);
     return name;
   };

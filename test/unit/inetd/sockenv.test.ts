@@ -2,7 +2,7 @@
 // LOCALIP, …) and the UCSPI TCP* names for IPv4, IPv4-mapped IPv6, IPv6 and unix sockets.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { sockenvVariables } from '../../../src/inetd/sockenv.js';
+import { resolvedNames, sockenvVariables } from '../../../src/inetd/sockenv.js';
 
 test('IPv4: pies and TCP* names', () => {
   assert.deepEqual(sockenvVariables({ localAddress: '127.0.0.1', localPort: 7000, remoteAddress: '10.1.2.3', remotePort: 54321 }), {
@@ -76,4 +76,13 @@ test('unknown ends are left out rather than set to "undefined"', () => {
 test('every value is a string (ready for a child environment)', () => {
   const env = sockenvVariables({ localAddress: '127.0.0.1', localPort: 1, remoteAddress: '::1', remotePort: 65535 });
   for (const [k, v] of Object.entries(env)) assert.equal(typeof v, 'string', k);
+});
+
+// flags resolve: names come from getnameinfo (so /etc/hosts answers for loopback).
+test('resolvedNames gives LOCALHOST and REMOTEHOST for loopback addresses', async () => {
+  const names = await resolvedNames({ LOCALIP: '127.0.0.1', REMOTEIP: '127.0.0.1' });
+  assert.equal(typeof names.REMOTEHOST, 'string');
+  assert.ok((names.REMOTEHOST ?? '').length > 0);
+  assert.equal(names.LOCALHOST, names.REMOTEHOST);
+  assert.equal(names.TCPREMOTEHOST, names.REMOTEHOST);
 });
