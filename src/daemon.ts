@@ -43,8 +43,11 @@ export interface DaemonOptions extends LoadConfigOptions {
   readonly watchConfig?: boolean | { readonly debounceMs?: number };
 }
 
-/** The outcome of a reload: applied with its plan, or refused with every diagnostic. */
-export type ReloadResult = { readonly ok: true; readonly plan: Plan } | { readonly ok: false; readonly errors: string };
+/**
+ * The outcome of a reload: applied with its plan, or refused with every diagnostic. An applied
+ * reload may carry warnings: sockets that could not be bound yet (they are retried).
+ */
+export type ReloadResult = { readonly ok: true; readonly plan: Plan; readonly warnings?: readonly string[] } | { readonly ok: false; readonly errors: string };
 
 /** One component as `tpiesctl list` and the control API show it. */
 export interface ComponentInfo {
@@ -191,7 +194,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     for (const f of failures) log.error({ component: f.tag, socket: f.socket }, 'reload could not bind; retrying');
     await supervisor.reconfigure(config, [...tags('stop'), ...tags('restart')], [...tags('start'), ...tags('restart')]);
     log.info({ started: tags('start').length, stopped: tags('stop').length, restarted: tags('restart').length, kept: tags('keep').length }, 'config reloaded');
-    return { ok: true, plan };
+    const warnings = failures.map((f) => `component "${f.tag}": cannot bind ${f.socket} yet; retrying in the background`);
+    return warnings.length > 0 ? { ok: true, plan, warnings } : { ok: true, plan };
   };
 
   const daemon: Daemon = {

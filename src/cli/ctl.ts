@@ -436,6 +436,9 @@ async function reload(options: Options, io: CliIo): Promise<number> {
   if (answer.status !== 200) throw refusal(answer);
   const plan = planOf(answer.body);
   io.stdout(options.json ? `${JSON.stringify(answer.body, null, 2)}\n` : formatPlan(plan));
+  // Applied, but a socket could not be bound yet: say so (it is retried in the background).
+  const warnings = (answer.body as { warnings?: unknown }).warnings;
+  if (!options.json && Array.isArray(warnings)) for (const w of warnings) io.stderr(`tpiesctl: warning: ${String(w)}\n`);
   return EXIT.OK;
 }
 

@@ -184,7 +184,9 @@ const ROUTES: readonly Route[] = [
       PUT: {
         handle: async ({ target }) => {
           const result = await target.reload();
-          return result.ok ? ok({ message: 'configuration reloaded', plan: planJson(result.plan) }) : configInvalid(result.errors, 'the configuration has errors; nothing was changed');
+          return result.ok
+            ? ok({ message: 'configuration reloaded', plan: planJson(result.plan), ...(result.warnings ? { warnings: [...result.warnings] } : {}) })
+            : configInvalid(result.errors, 'the configuration has errors; nothing was changed');
         },
       },
       // The dry run is a GET: it changes nothing, so clients allowed to read may ask.

@@ -127,3 +127,21 @@ test('an inetd component on a host name (inet://localhost:0) binds and serves', 
   assert.equal(r.data.toString('latin1'), 'by name\r\n');
   assert.equal(r.closed, 'end');
 });
+
+// The reload rule: a socket that cannot be bound does not hold the rest of the reload back;
+// the reload is applied, reports the socket, and the listener keeps retrying.
+test('a reload that cannot bind a new socket applies the rest and reports it', { timeout: 20_000 }, async (t) => {
+  const blocker = createServer();
+  await new Promise<void>((resolve) => blocker.listen({ host: '127.0.0.1', port: 0 }, resolve));
+  t.after(() => new Promise<void>((resolve) => blocker.close(() => resolve())));
+  const busy = (blocker.address() as AddressInfo).port;
+  const d = await startTestDaemon(t, 'component a { command "/bin/sleep 60"; }', { listenRetryMs: 100 });
+  await d.writeConfig(`component a { command "/bin/sleep 60"; }
+component b { command "/bin/sleep 60"; }
+component late { mode inetd; socket inet://127.0.0.1:${busy}; command /bin/cat; }`);
+  const result = await d.daemon.reload();
+  assert.ok(result.ok);
+  assert.deepEqual(result.warnings, [`component "late": cannot bind inet://127.0.0.1:${busy} yet; retrying in the background`]);
+  await waitFor(() => d.daemon.status().some((s) => s.tag === 'b' && s.state === 'running'), 5000, 'b running');
+  assert.equal(d.daemon.components().find((c) => c.tag === 'late')?.state, 'bind-failed');
+});
