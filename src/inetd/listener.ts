@@ -5,7 +5,7 @@ import { chmodSync, chownSync } from 'node:fs';
 import { type AddressInfo, type Server, type Socket, createServer } from 'node:net';
 import { clearStaleSocket, listenOn, removeSocketFile } from './socket-file.js';
 import type { SocketAddress } from '../config/model.js';
-import { formatSocketAddress } from './socket-address.js';
+import { describeBound, formatSocketAddress } from './socket-address.js';
 import type { Logger } from '../log/logger.js';
 import { detach } from '../log/detach.js';
 import { lookupGroup, lookupUser } from '../supervisor/users.js';
@@ -98,9 +98,7 @@ export class Listener {
   }
 
   describe(): string {
-    const a = this.bound();
-    if (a === undefined) return 'not bound';
-    return typeof a === 'string' ? a : a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
+    return describeBound(this.bound());
   }
 
   /** Stop listening; connections already handed to children are not touched. */

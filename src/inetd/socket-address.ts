@@ -106,3 +106,10 @@ export function parseServicesFile(text: string): Map<string, number> {
   }
   return services;
 }
+
+// Where a listener is bound, as logs and `tpiesctl list` show it: a path, `a.b.c.d:P` or `[v6]:P`.
+export function describeBound(bound: { readonly address: string; readonly family: string; readonly port: number } | string | undefined): string {
+  if (bound === undefined) return 'not bound';
+  if (typeof bound === 'string') return bound;
+  return bound.family === 'IPv6' ? `[${bound.address}]:${bound.port}` : `${bound.address}:${bound.port}`;
+}

@@ -25,6 +25,7 @@ import {
   writeFamily,
 } from '../native/libc.js';
 import { lookupGroup, lookupUser } from '../supervisor/users.js';
+import { describeBound } from './socket-address.js';
 
 /** Runs the program on the listening fd; resolves when it has exited. */
 export type ServeListening = (fd: number) => Promise<void>;
@@ -83,9 +84,7 @@ export class WaitListener {
   }
 
   describe(): string {
-    const a = this.bound();
-    if (a === undefined) return 'not bound';
-    return typeof a === 'string' ? a : a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
+    return describeBound(this.bound());
   }
 
   /** Stop watching and close the socket (a running program keeps its own copy). */
