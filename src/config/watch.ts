@@ -111,6 +111,11 @@ export async function watchConfig(
   // to life, waiting on a fresh fs.watch of the parent that nothing ever closes, and the
   // process never exits (seen on this machine when the watcher was closed from its own
   // `unlinkDir` handler). So a watcher we close can never add again.
+  // Work started from a chokidar callback: nobody awaits it, so its failure is logged here.
+  const background = (work: Promise<void>, dir: string): void => {
+    work.catch((err: unknown) => log?.warn({ err, dir }, 'config watcher failed'));
+  };
+
   const closeWatcher = (w: FSWatcher, dir: string): Promise<void> => {
     w.add = () => w;
     return w.close().catch((err: unknown) => log?.warn({ err, dir }, 'config watcher close failed'));
@@ -144,7 +149,7 @@ export async function watchConfig(
       const check = async (): Promise<void> => {
         const exists = (await dirIdentity(dir)) !== null;
         if (!current()) return;
-        if (exists) void startDir(dir, true);
+        if (exists) background(startDir(dir, true), dir);
         else slot.poll = setTimeout(() => void check(), MISSING_DIR_POLL_MS);
       };
       slot.poll = setTimeout(() => void check(), MISSING_DIR_POLL_MS);
@@ -191,8 +196,8 @@ export async function watchConfig(
           // Its files' own unlink events may still be held back by chokidar's atomic delay
           // and would die with this watcher, so report them here.
           for (const f of wanted) if (path.dirname(f) === dir) changed(f);
-          void closeWatcher(w, dir);
-          void startDir(dir, true);
+          background(closeWatcher(w, dir), dir);
+          background(startDir(dir, true), dir);
           return;
         } while (again);
       } finally {
