@@ -7,6 +7,7 @@ import { getSystemErrorMap } from 'node:util';
 import type { IncludeNode, Location, Node } from './ast.js';
 import { Diagnostics, type Diagnostic, type Note } from './diagnostics.js';
 import { parseConfigText } from './parse.js';
+import { globToRegExp } from './glob.js';
 
 export interface LoadOptions {
   /** The include path (`-I`), searched in order; relative entries are taken from the cwd. */
@@ -225,58 +226,6 @@ async function resolveTargets(target: string, dirs: readonly string[]): Promise<
 
 function hasWildcard(name: string): boolean {
   return /[*?[]/.test(name);
-}
-
-// glob(3) for one path component: `*`, `?`, `[...]` with `!`/`^` negation, `\` escapes, and
-// a leading `.` only matched explicitly (so `*.conf` skips editor dotfiles).
-export function globToRegExp(glob: string): RegExp {
-  let re = glob.startsWith('.') ? '' : '(?!\\.)';
-  for (let i = 0; i < glob.length; i++) {
-    const c = glob.charAt(i);
-    if (c === '*') re += '[^/]*';
-    else if (c === '?') re += '[^/]';
-    else if (c === '\\' && i + 1 < glob.length) re += escapeRegExp(glob.charAt(++i));
-    else if (c === '[') {
-      const cls = parseClass(glob, i);
-      if (cls) {
-        re += cls.source;
-        i = cls.end;
-      } else re += '\\[';
-    } else re += escapeRegExp(c);
-  }
-  try {
-    return new RegExp(`^${re}$`, 'u');
-  } catch {
-    // A reversed range such as [z-a]: glob(3) matches nothing with it, and neither do we.
-    return /(?!)/;
-  }
-}
-
-// `[...]` starting at `start`; null when unterminated, in which case `[` is literal (as in glob(3)).
-function parseClass(glob: string, start: number): { source: string; end: number } | null {
-  let i = start + 1;
-  let negate = false;
-  if (glob[i] === '!' || glob[i] === '^') {
-    negate = true;
-    i++;
-  }
-  let body = '';
-  // A `]` right after the opening (or the negation) is a member, not the end.
-  for (let first = true; i < glob.length; i++, first = false) {
-    const c = glob.charAt(i);
-    if (c === ']' && !first) return { source: `[${negate ? '^/' : ''}${body}]`, end: i };
-    if (c === '-' && !first && glob[i + 1] !== ']') body += '-';
-    else body += c === '\\' && i + 1 < glob.length ? escapeClassChar(glob.charAt(++i)) : escapeClassChar(c);
-  }
-  return null;
-}
-
-function escapeRegExp(c: string): string {
-  return /[\\^$.*+?()[\]{}|/]/.test(c) ? `\\${c}` : c;
-}
-
-function escapeClassChar(c: string): string {
-  return /[\\\]^[-]/.test(c) ? `\\${c}` : c;
 }
 
 async function exists(file: string): Promise<boolean> {

@@ -3,6 +3,7 @@
 // Pure: nothing here reads or changes process.env.
 import type { EnvOp } from '../config/model.js';
 import { quoteWord } from '../config/command-line.js';
+import { globToRegExp } from '../config/glob.js';
 
 /** Where expansion problems go; `${V:?w}` reports here and expands to ''. */
 export interface ExpandOptions {
@@ -120,53 +121,12 @@ export function componentEnv(
 
 /** Shell glob match of a whole name: `*`, `?`, `[abc]`, `[a-z]`, `[!x]`/`[^x]`, `\x`. */
 export function matchGlob(pattern: string, name: string): boolean {
-  return globToRegExp(pattern).test(name);
+  return globToRegExp(pattern, { pathname: false }).test(name);
 }
 
 // keep/unset take either a glob or NAME=VALUE, which must match exactly on both sides.
 function matchesEntry(pattern: string, value: string | undefined, name: string, actual: string): boolean {
   return value === undefined ? matchGlob(pattern, name) : pattern === name && value === actual;
-}
-
-function globToRegExp(pattern: string): RegExp {
-  let re = '';
-  for (let i = 0; i < pattern.length; i++) {
-    const c = pattern[i]!;
-    if (c === '*') re += '.*';
-    else if (c === '?') re += '.';
-    else if (c === '\\' && i + 1 < pattern.length) re += escapeRegExp(pattern[++i]!);
-    else if (c === '[') {
-      const cls = readClass(pattern, i);
-      if (cls) {
-        re += cls.source;
-        i = cls.end;
-      } else re += '\\[';
-    } else re += escapeRegExp(c);
-  }
-  return new RegExp(`^${re}$`, 's');
-}
-
-// A bracket expression starting at `start`, or undefined when it never closes (then `[` is
-// an ordinary character, as in the shell). A `]` first in the set is a member.
-function readClass(pattern: string, start: number): { source: string; end: number } | undefined {
-  let i = start + 1;
-  let negate = false;
-  if (pattern[i] === '!' || pattern[i] === '^') {
-    negate = true;
-    i++;
-  }
-  let body = '';
-  for (let first = true; i < pattern.length; i++, first = false) {
-    const c = pattern[i]!;
-    if (c === ']' && !first) return { source: `[${negate ? '^' : ''}${body}]`, end: i };
-    if (c === '\\' && i + 1 < pattern.length) body += `\\${pattern[++i]!}`;
-    else body += c === '-' ? '-' : /[\\\]^[]/.test(c) ? `\\${c}` : c;
-  }
-  return undefined;
-}
-
-function escapeRegExp(c: string): string {
-  return /[.*+?^${}()|[\]\\/]/.test(c) ? `\\${c}` : c;
 }
 
 function ignore(): void {}

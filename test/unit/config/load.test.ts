@@ -7,7 +7,8 @@ import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import type { Node } from '../../../src/config/ast.js';
 import { formatDiagnostics, formatLocation, type Diagnostic } from '../../../src/config/diagnostics.js';
-import { globToRegExp, loadTree, loadTreeFromText, type LoadedTree } from '../../../src/config/load.js';
+import { loadTree, loadTreeFromText, type LoadedTree } from '../../../src/config/load.js';
+import { globToRegExp } from '../../../src/config/glob.js';
 
 type Shape = string | [string, Shape[]];
 
