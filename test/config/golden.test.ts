@@ -3,7 +3,7 @@
 // and each golden/bad/NAME.conf must be refused with exactly NAME.err.txt, and with the
 // rules its "# rules:" header names. UPDATE_GOLDEN=1 rewrites the expectations.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
@@ -11,31 +11,13 @@ import { fileURLToPath } from 'node:url';
 import { MAX_ACL_DEPTH } from '../../src/acl/acl.js';
 import { formatDiagnostics, loadConfig } from '../../src/config/index.js';
 import { serializeModel } from '../helpers/model-json.js';
+import { goldenCorpus } from '../helpers/golden.js';
 
 const GOLDEN = fileURLToPath(new URL('./golden/', import.meta.url));
-const UPDATE = process.env['UPDATE_GOLDEN'] === '1';
 // Named ports resolve against this file, not the host's /etc/services.
 const SERVICES = 'services';
 
-function confFiles(dir: string): string[] {
-  return readdirSync(join(GOLDEN, dir))
-    .filter((f) => f.endsWith('.conf'))
-    .sort();
-}
-
-// Compares `actual` with the golden file, or rewrites it under UPDATE_GOLDEN=1. An
-// expectation of '' means "no file": it is deleted on update and must be absent otherwise.
-function golden(relative: string, actual: string): void {
-  const full = join(GOLDEN, relative);
-  if (UPDATE) {
-    if (actual !== '') writeFileSync(full, actual);
-    else if (existsSync(full)) unlinkSync(full);
-    return;
-  }
-  if (actual !== '' && !existsSync(full)) assert.fail(`${relative} is missing; run with UPDATE_GOLDEN=1 to create it`);
-  const expected = existsSync(full) ? readFileSync(full, 'utf8') : '';
-  assert.equal(actual, expected, `${relative} differs; run with UPDATE_GOLDEN=1 if the change is intended`);
-}
+const { confFiles, golden } = goldenCorpus(GOLDEN);
 
 // File names in diagnostics are relative to golden/, so the expectations do not depend on
 // where the repository lives or where the test runner was started.

@@ -2,7 +2,7 @@
 // stripped; warnings, if any, in NAME.warn.txt) and bad/NAME.conf must fail with exactly
 // NAME.err.txt. UPDATE_GOLDEN=1 rewrites the expectations. Exact locations are tested below.
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -11,29 +11,11 @@ import { formatDiagnostics } from '../../src/config/diagnostics.js';
 import { parseConfigText } from '../../src/config/parse.js';
 import { printTree } from '../../src/config/print.js';
 import { normalizeForPrint, stripLocations } from '../helpers/ast.js';
+import { goldenCorpus } from '../helpers/golden.js';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
-const UPDATE = process.env['UPDATE_GOLDEN'] === '1';
 
-function confFiles(dir: string): string[] {
-  return readdirSync(join(HERE, dir))
-    .filter((f) => f.endsWith('.conf'))
-    .sort();
-}
-
-// Compares `actual` with the golden file, or rewrites it under UPDATE_GOLDEN=1. An
-// expectation of '' means "no file": it is deleted on update and must be absent otherwise.
-function golden(path: string, actual: string): void {
-  const full = join(HERE, path);
-  if (UPDATE) {
-    if (actual !== '') writeFileSync(full, actual);
-    else if (existsSync(full)) unlinkSync(full);
-    return;
-  }
-  const expected = existsSync(full) ? readFileSync(full, 'utf8') : '';
-  if (actual !== '' && !existsSync(full)) assert.fail(`${path} is missing; run with UPDATE_GOLDEN=1 to create it`);
-  assert.equal(actual, expected, `${path} differs; run with UPDATE_GOLDEN=1 if the change is intended`);
-}
+const { confFiles, golden } = goldenCorpus(HERE);
 
 function parseCorpusFile(dir: string, name: string) {
   const relative = `${dir}/${name}`;
