@@ -1,11 +1,9 @@
-// The only importer of koffi: the few libc calls Node has no API for — unix datagrams for
-// sd_notify, and a listening socket tpies holds without accepting on it (`flags wait`),
-// watched with poll(2) on koffi's worker thread. Loaded lazily: a missing or broken koffi
-// turns into an Error for the caller to handle, never a failed start.
-import { createRequire } from 'node:module';
+// The few socket calls Node has no API for — unix datagrams for sd_notify, and a listening
+// socket tpies holds without accepting on it (`flags wait`), watched with poll(2) on koffi's
+// worker thread. Bound lazily through native/koffi.ts.
 import { endianness } from 'node:os';
 import { constants } from 'node:os';
-import type * as Koffi from 'koffi';
+import { loadNative } from './koffi.js';
 
 export interface Libc {
   socket(domain: number, type: number, protocol: number): number;
@@ -37,13 +35,12 @@ export const SUN_PATH_MAX = 108;
 
 let cached: Libc | Error | undefined;
 
-// Bind the calls from the C library already in the process (dlopen(NULL): glibc or musl).
 export function loadLibc(): Libc | Error {
   if (cached !== undefined) return cached;
   try {
-    if (process.platform !== 'linux') throw new Error(`unsupported platform ${process.platform}`);
-    const koffi = createRequire(import.meta.url)('koffi') as typeof Koffi;
-    const lib = koffi.load(null);
+    const native = loadNative();
+    if (native instanceof Error) throw native;
+    const { koffi, lib } = native;
     const socket = lib.func('int socket(int domain, int type, int protocol)');
     const sendto = lib.func('intptr_t sendto(int fd, const void *buf, size_t len, int flags, const void *addr, uint32_t addrlen)');
     const bind = lib.func('int bind(int fd, const void *addr, uint32_t addrlen)');
