@@ -14,7 +14,7 @@ import type {
   SyslogSettings,
   TcpmuxSettings,
 } from './model.js';
-import { DEFAULT_RESPAWN_POLICY, DEFAULT_SHUTDOWN_TIMEOUT_MS, DEFAULT_TCPMUX_SETTINGS } from './model.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_RESPAWN_POLICY, DEFAULT_SHUTDOWN_TIMEOUT_MS, DEFAULT_TCPMUX_SETTINGS } from './model.js';
 import { splitCommandLine } from './command-line.js';
 import {
   type BlockValues,
@@ -96,6 +96,11 @@ function buildComponent(s: StatementNode, ctx: BuildContext, defaults: Defaults,
     } else internal = v.service as InternalService;
     if (v.command !== undefined || v.program !== undefined) report('internal-command', v.command !== undefined ? 'command' : 'program', 'an internal service runs no program: drop "command"/"program" or the internal flag');
     if (!perConnection) report('bad-mode', 'mode', `internal services are per-connection (mode inetd), not mode ${mode}`);
+    if (given('forward')) report('internal-command', 'forward', 'an internal service forwards nowhere: drop "forward" or the internal flag');
+  } else if (given('forward')) {
+    if (given('command') || given('program')) report('forward-command', given('command') ? 'command' : 'program', 'a component either runs a program or forwards: drop "command"/"program" or "forward"');
+    if (!perConnection && !failed.has('mode')) report('bad-mode', 'mode', `"forward" serves connections (mode inetd), not mode ${mode}`);
+    if (flags.has('wait')) report('bad-flag', 'flags', 'flag "wait" hands the listening socket to a program; a forwarding component has none');
   } else if (!given('command') && !given('program') && !failed.has('flags')) {
     // (A refused `flags` statement may have been meant to say `internal`.)
     report('missing-command', 'component', `no "command" to run`);
@@ -121,10 +126,15 @@ function buildComponent(s: StatementNode, ctx: BuildContext, defaults: Defaults,
   const prerequisites = v.prerequisites === 'all' ? before.map((c) => c.tag) : (v.prerequisites ?? []);
   const isMaster = internal === 'tcpmux';
   if (!isMaster) {
-    for (const keyword of ['tcpmux-timeout', 'tcpmux-line-max'] as const) {
+    for (const keyword of ['tcpmux-timeout', 'tcpmux-line-max', 'sniff-timeout', 'sniff-limit', 'no-match-message'] as const) {
       if (v[keyword] !== undefined) {
         ctx.diags.warning('no-effect', `${where}: "${keyword}" has no effect here: it applies only to a TCPMUX master (flags internal; service tcpmux;)`, at(keyword));
       }
+    }
+  }
+  if (!given('forward')) {
+    for (const keyword of ['proxy-protocol', 'connect-timeout'] as const) {
+      if (v[keyword] !== undefined) ctx.diags.warning('no-effect', `${where}: "${keyword}" has no effect without "forward"`, at(keyword));
     }
   }
   // Even a component with errors is returned (best effort), so the cross-reference checks
@@ -146,6 +156,13 @@ function buildComponent(s: StatementNode, ctx: BuildContext, defaults: Defaults,
   if (internal) c.internal = internal;
   if (v['tcpmux-master'] !== undefined) c.tcpmuxMaster = v['tcpmux-master'];
   if (isMaster) c.tcpmux = tcpmuxSettings(v, defaults.tcpmux);
+  if (v.match) c.match = v.match;
+  if (isMaster && v['no-match-message'] !== undefined) c.noMatchMessage = v['no-match-message'];
+  if (v.forward) {
+    c.forward = v.forward;
+    if (v['proxy-protocol'] !== undefined) c.proxyProtocol = v['proxy-protocol'];
+    c.connectTimeoutMs = v['connect-timeout'] ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  }
   if (v['max-instances'] !== undefined) c.maxInstances = v['max-instances'];
   if (v['max-instances-message'] !== undefined) c.maxInstancesMessage = v['max-instances-message'];
   if (v['max-rate'] !== undefined) c.maxRate = v['max-rate'];
@@ -189,6 +206,8 @@ function tcpmuxSettings(v: BlockValues<typeof GLOBAL_STATEMENTS> | ComponentValu
   return {
     maxLineBytes: v['tcpmux-line-max'] ?? base.maxLineBytes,
     timeoutMs: v['tcpmux-timeout'] ?? base.timeoutMs,
+    sniffLimit: v['sniff-limit'] ?? base.sniffLimit,
+    sniffTimeoutMs: v['sniff-timeout'] ?? base.sniffTimeoutMs,
   };
 }
 

@@ -133,11 +133,25 @@ export interface RespawnPolicy {
   readonly sleepMs: number;
 }
 
-/** TCPMUX master settings: service-line length cap and read timeout. */
+/** TCPMUX master settings: service-line length cap and read timeout; for masters with
+ * `match` subordinates, how many bytes and how long sniffing waits (docs/sniffing.md). */
 export interface TcpmuxSettings {
   readonly maxLineBytes: number;
   readonly timeoutMs: number;
+  readonly sniffLimit: number;
+  readonly sniffTimeoutMs: number;
 }
+
+/** One `match` statement of a TCPMUX subordinate: what the client's first bytes must be. */
+export type MatchRule =
+  | { readonly kind: 'prefix'; readonly text: string }
+  | { readonly kind: 'regex'; readonly source: string }
+  | { readonly kind: 'tls'; readonly sni?: readonly string[]; readonly alpn?: readonly string[] }
+  | { readonly kind: 'http'; readonly host?: readonly string[] }
+  | { readonly kind: 'ssh' }
+  | { readonly kind: 'socks5' }
+  | { readonly kind: 'default' }
+  | { readonly kind: 'timeout' };
 
 /** Settings a component runs its processes with; global ones are defaults. */
 export interface ProcessSettings {
@@ -169,6 +183,14 @@ export interface Component extends ProcessSettings {
   readonly internal?: InternalService;
   readonly tcpmuxMaster?: string;
   readonly tcpmux?: TcpmuxSettings;
+  /** Sniffing rules (any of them matches), for a subordinate of a TCPMUX master. */
+  readonly match?: readonly MatchRule[];
+  /** A master's reply when no rule and no service matches (else it just closes). */
+  readonly noMatchMessage?: string;
+  /** Proxy connections here instead of running a program. */
+  readonly forward?: SocketAddress;
+  readonly proxyProtocol?: 1 | 2;
+  readonly connectTimeoutMs?: number;
   readonly maxInstances?: number;
   readonly maxInstancesMessage?: string;
   readonly maxRate?: number;
@@ -239,7 +261,12 @@ export const DEFAULT_RESPAWN_POLICY: RespawnPolicy = {
 };
 
 // inetd reads at most ~256 bytes of service name; 512 leaves room while refusing floods.
-export const DEFAULT_TCPMUX_SETTINGS: TcpmuxSettings = { maxLineBytes: 512, timeoutMs: 30_000 };
+// Sniffing: 16 KiB holds any ClientHello seen in practice (post-quantum key shares make them
+// ~2 KiB); 2 s is sslh's default timeout before its on-timeout protocol.
+export const DEFAULT_TCPMUX_SETTINGS: TcpmuxSettings = { maxLineBytes: 512, timeoutMs: 30_000, sniffLimit: 16_384, sniffTimeoutMs: 2_000 };
+
+/** How long `forward` waits for the backend to accept. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
 
 // pies manual, Global Configuration: shutdown-timeout defaults to 5 seconds.
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 5_000;

@@ -42,9 +42,9 @@ export function isBareWord(text: string): boolean {
   return WORD.test(text) && !text.startsWith('//');
 }
 
-/** `text` as a grecs quoted string with the standard escapes. */
+/** `text` as a grecs quoted string with the standard escapes; other control bytes as \xHH. */
 export function quote(text: string): string {
-  return `"${text.replace(/[\\"\n\t\r\x07\b\f\v]/g, (c) => ESCAPES[c] ?? c)}"`;
+  return `"${text.replace(/[\\"\x00-\x1f\x7f]/g, (c) => ESCAPES[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)}"`;
 }
 
 /** One value on one line: a bare word, a quoted string, or a `( … )` list. */

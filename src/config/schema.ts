@@ -2,13 +2,14 @@
 // block), whether they may repeat, and how their values are read. The grammar is generic;
 // this table gives statements their meaning (as grecs' keyword tables do for pies).
 import type { Location, Node, StatementNode } from './ast.js';
-import type { AclRef, EnvOp, Flag, Limits, Mode, Redirect, ReturnCode, Acl, SocketAddress } from './model.js';
+import type { AclRef, EnvOp, Flag, Limits, MatchRule, Mode, Redirect, ReturnCode, Acl, SocketAddress } from './model.js';
 import { parseSocketAddress } from '../inetd/socket-address.js';
 import { readAclRef, readDefacl } from './read/acl.js';
 import { readEnv } from './read/env.js';
 import { readLimits } from './read/limits.js';
 import { SYSLOG_FACILITIES, readRedirect } from './read/redirect.js';
 import { readReturnCode } from './read/return-code.js';
+import { readMatch } from './read/match.js';
 import {
   type BuildContext,
   badValue,
@@ -115,6 +116,11 @@ function readFacility(s: StatementNode, ctx: BuildContext): string | undefined {
   return enumValue({ ...v, value: v.value.toLowerCase() }, ctx, 'syslog facility', SYSLOG_FACILITIES);
 }
 
+function readProxyProtocol(s: StatementNode, ctx: BuildContext): 1 | 2 | undefined {
+  const version = readEnum(s, ctx, ['v1', 'v2'] as const);
+  return version === undefined ? undefined : version === 'v1' ? 1 : 2;
+}
+
 const readText = (s: StatementNode, ctx: BuildContext): string | undefined => readString(s, ctx);
 const readCount = (s: StatementNode, ctx: BuildContext): number | undefined => readInteger(s, ctx, 0);
 const readPositive = (s: StatementNode, ctx: BuildContext): number | undefined => readInteger(s, ctx, 1);
@@ -145,6 +151,8 @@ const PROCESS_STATEMENTS = {
   respawn: once((s) => s, 'block'),
   'tcpmux-timeout': once(readSeconds),
   'tcpmux-line-max': once((s, ctx) => readInteger(s, ctx, 8, 65536)),
+  'sniff-timeout': once(readSeconds),
+  'sniff-limit': once((s, ctx) => readInteger(s, ctx, 16, 65536)),
 } satisfies BlockSpec;
 
 /** `component TAG { … }`. */
@@ -160,6 +168,11 @@ export const COMPONENT_STATEMENTS = {
   'socket-type': once(readSocketType),
   service: once(readText),
   'tcpmux-master': once(readText),
+  match: many<MatchRule>(readMatch, 'either'),
+  'no-match-message': once(readText),
+  forward: once(readSocket),
+  'proxy-protocol': once(readProxyProtocol),
+  'connect-timeout': once(readSeconds),
   'max-instances': once(readPositive),
   'max-instances-message': once(readText),
   'max-rate': once(readCount),

@@ -14,6 +14,8 @@ import type { Child } from '../supervisor/spawn.js';
 import { type BuiltinService, serveBuiltin } from './builtins.js';
 import type { ConnectionLimits, LimitHit } from './limits.js';
 import { resolvedNames, sockenvVariables } from './sockenv.js';
+import { forwardConnection } from './forward-connection.js';
+import { writeAll } from './write-all.js';
 
 /** What connection handling needs from the network layer. */
 export interface ConnectionEnv {
@@ -62,7 +64,7 @@ export function acceptConnection(socket: Socket, component: Component, env: Conn
   const admitted: Connection = { ...connection, finish: (outcome, extra) => (release(), finish(outcome, extra)) };
   if (component.internal === 'tcpmux') env.serveTcpmux(socket, component, admitted);
   else if (component.internal) serveInternal(socket, component.internal, env, admitted);
-  else detach(handOff(socket, component, env, admitted), env.log, 'hand-off');
+  else detach(deliver(socket, component, env, admitted), env.log, 'hand-off');
 }
 
 // The audit event's common part, and the single place it is logged.
@@ -99,6 +101,12 @@ export function checkAcls(peer: Peer, acls: readonly (CompiledAcl | undefined)[]
 
 export function aclFields(d: AclDecision): Record<string, string> {
   return { acl: 'deny', aclRule: describeDecision(d) };
+}
+
+// Serve an admitted connection the component's way: proxy it (`forward`) or start its program.
+export function deliver(socket: Socket, component: Component, env: ConnectionEnv, connection: Connection, options: { reply?: Buffer; master?: Component } = {}): Promise<void> {
+  if (component.forward) return forwardConnection(socket, component, env, connection, options.reply ? { reply: options.reply } : {});
+  return handOff(socket, component, env, connection, options);
 }
 
 // Start `component`'s program on the connection. For TCPMUX, `reply` ("+\r\n") goes first
@@ -185,12 +193,6 @@ function describePeer(peer: Peer): string {
   return 'unknown';
 }
 
-function writeAll(socket: Socket, data: Buffer): Promise<void> {
-  return new Promise((resolve) => {
-    if (socket.destroyed) return resolve();
-    socket.write(data, () => resolve());
-  });
-}
 
 function once(fn: () => void): () => void {
   let done = false;

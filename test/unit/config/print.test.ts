@@ -52,9 +52,9 @@ describe('printTree', () => {
     );
   });
 
-  test('every escape, and raw control characters kept inside the quotes', () => {
+  test('every escape, and other control characters as \\xHH', () => {
     assert.equal(quote('\\"\n\t\r\x07\b\f\v'), '"\\\\\\"\\n\\t\\r\\a\\b\\f\\v"');
-    assert.equal(quote('\0\x1b\x7fé'), '"\0\x1b\x7fé"');
+    assert.equal(quote('\0\x1b\x7fé'), '"\\x00\\x1b\\x7fé"');
   });
 
   test('words print bare only when they read back as one word', () => {
