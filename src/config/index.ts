@@ -7,7 +7,7 @@ import { CHECKS } from './checks/index.js';
 import { buildConfig } from './build.js';
 import { Diagnostics, type Diagnostic, type Sources } from './diagnostics.js';
 import { parseInetdConf } from './inetd-conf.js';
-import { type LoadOptions, loadTree } from './load.js';
+import { DEFAULT_MAX_FILE_BYTES, type LoadOptions, loadTree, readCapped } from './load.js';
 import type { Config } from './model.js';
 import { isScalar } from './values.js';
 import { parseServicesFile } from '../inetd/socket-address.js';
@@ -34,7 +34,7 @@ export async function loadConfig(file: string, options: LoadConfigOptions = {}):
   let body: readonly Node[];
   let files: string[];
   if (options.syntax === 'inetd') {
-    const inetd = await readInetd(file, diags, sources);
+    const inetd = await readInetd(file, diags, sources, options.maxFileBytes);
     body = inetd.body;
     files = inetd.files;
   } else {
@@ -42,7 +42,7 @@ export async function loadConfig(file: string, options: LoadConfigOptions = {}):
     tree.diagnostics.forEach((d) => diags.add(d));
     tree.sources.forEach((text, name) => sources.set(name, text));
     files = [...tree.files];
-    const expanded = await expandIncludeInetd(tree.body, diags, sources);
+    const expanded = await expandIncludeInetd(tree.body, diags, sources, options.maxFileBytes);
     body = expanded.body;
     files.push(...expanded.files);
   }
@@ -56,7 +56,7 @@ export async function loadConfig(file: string, options: LoadConfigOptions = {}):
 // place (a directory means every regular file in it, sorted, as GNU inetd reads inetd.d).
 // A relative name is taken from the directory of the file that holds the statement, as
 // its location names it (so after a `#line N "other"` rename, from other's directory).
-async function expandIncludeInetd(body: readonly Node[], diags: Diagnostics, sources: Map<string, string>): Promise<{ body: Node[]; files: string[] }> {
+async function expandIncludeInetd(body: readonly Node[], diags: Diagnostics, sources: Map<string, string>, maxFileBytes?: number): Promise<{ body: Node[]; files: string[] }> {
   const out: Node[] = [];
   const files: string[] = [];
   for (const node of body) {
@@ -75,7 +75,7 @@ async function expandIncludeInetd(body: readonly Node[], diags: Diagnostics, sou
       return [];
     });
     for (const name of names) {
-      const inetd = await readInetd(path.relative(process.cwd(), name) || name, diags, sources);
+      const inetd = await readInetd(path.relative(process.cwd(), name) || name, diags, sources, maxFileBytes);
       out.push(...inetd.body);
       files.push(...inetd.files);
     }
@@ -89,15 +89,15 @@ async function inetdFiles(where: string): Promise<string[]> {
   return entries.filter((e) => e.isFile() && !e.name.startsWith('.')).map((e) => path.join(where, e.name)).sort();
 }
 
-async function readInetd(file: string, diags: Diagnostics, sources: Map<string, string>): Promise<{ body: StatementNode[]; files: string[] }> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    diags.error('read', `cannot read config ${file}: ${code === 'ENOENT' ? 'no such file or directory' : (e as Error).message}`);
+// Capped like every pies-syntax file: `include-inetd /dev/urandom` must not read forever.
+async function readInetd(file: string, diags: Diagnostics, sources: Map<string, string>, maxFileBytes = DEFAULT_MAX_FILE_BYTES): Promise<{ body: StatementNode[]; files: string[] }> {
+  const read = await readCapped(path.resolve(file), maxFileBytes);
+  if (read.kind !== 'ok') {
+    if (read.kind === 'too-large') diags.error('file-too-large', `${file} is too large (over the ${maxFileBytes}-byte limit)`);
+    else diags.error('read', `cannot read config ${file}: ${read.reason}`);
     return { body: [], files: [] };
   }
+  const { text } = read;
   sources.set(file, text);
   const parsed = parseInetdConf(text, file);
   parsed.diagnostics.forEach((d) => diags.add(d));

@@ -250,14 +250,14 @@ function identity(st: { dev: bigint; ino: bigint }): string {
   return `${st.dev}:${st.ino}`;
 }
 
-type ReadResult =
+export type ReadResult =
   | { readonly kind: 'ok'; readonly id: string; readonly text: string }
   | { readonly kind: 'too-large'; readonly id: string; readonly size: number }
   | { readonly kind: 'error'; readonly reason: string };
 
 // Read a whole file but never more than `max` + 1 bytes, so a huge or endless file (a FIFO,
 // /dev/zero) cannot exhaust memory even when fstat reports size 0.
-async function readCapped(abs: string, max: number): Promise<ReadResult> {
+export async function readCapped(abs: string, max: number): Promise<ReadResult> {
   let handle;
   try {
     handle = await open(abs, 'r');
