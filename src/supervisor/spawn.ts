@@ -1,9 +1,19 @@
-// The only importer of execa: starts one child process from a fully prepared request and
-// reports its pid and its end. Kept small on purpose: it is the one module a faster spawn
-// path (issue "Faster than the C super-servers") would replace.
-import type { Socket } from 'node:net';
+// Starts one child process from a fully prepared request and reports its pid and its end.
+// Two ways, one behaviour: posix_spawn through koffi (native/posix-spawn.ts, reaped by
+// native/reaper.ts), whose cost does not grow with the daemon's memory as Node's fork()
+// does (docs/performance.md, "The spawn path"); and execa — the only importer of execa —
+// when koffi cannot load or a request is one posix_spawn cannot express the same way.
+// Errors read the same either way (`spawnError`), because logs and tests compare them.
+import { type StdioOptions, spawn as nodeSpawn } from 'node:child_process';
+import net, { type Socket } from 'node:net';
+import { constants as osConstants } from 'node:os';
+import path from 'node:path';
+import { accessSync, constants as fsConstants, statSync } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { execa } from 'execa';
+import type { execa as Execa } from 'execa';
+import { handleFd } from '../inetd/handle-fd.js';
+import { type ChildFd, type PosixSpawn, type PosixSpawnRequest, loadPosixSpawn } from '../native/posix-spawn.js';
+import { type Reaper, loadReaper } from '../native/reaper.js';
 
 /** Where a child's standard stream comes from or goes to. */
 export type StdioTarget = 'ignore' | 'pipe' | 'inherit' | number | Socket;
@@ -40,9 +50,276 @@ export interface Child {
   kill(signal: NodeJS.Signals, group: boolean): void;
 }
 
-// Start a child in its own process group (setsid), so stop can reach grandchildren.
+/** Which implementation starts children: `auto` is posix_spawn when koffi loads. */
+export type SpawnMethod = 'auto' | 'execa';
+
+let method: SpawnMethod = 'auto';
+
+/** Choose the implementation (tests and benchmarks compare them; the daemon keeps `auto`). */
+export async function setSpawnMethod(next: SpawnMethod): Promise<void> {
+  if (next === 'execa') await loadExeca();
+  method = next;
+}
+
+/** Which implementation `spawnChild` uses now. */
+export function spawnMethod(): 'posix' | 'execa' {
+  return method === 'auto' && native !== undefined ? 'posix' : 'execa';
+}
+
+// Start a child in its own session and process group (setsid), so stop reaches grandchildren.
 export function spawnChild(request: SpawnRequest): Child {
-  const subprocess = execa(request.file, [...request.args], {
+  if (method === 'auto' && native !== undefined) return spawnPosix(native, request);
+  return spawnExeca(request);
+}
+
+// ---- posix_spawn ----------------------------------------------------------------------------
+
+interface Native {
+  readonly spawner: PosixSpawn;
+  readonly reaper: Reaper;
+}
+
+function loadPosix(): Native | undefined {
+  const spawner = loadPosixSpawn();
+  if (spawner instanceof Error) return undefined;
+  const reaper = loadReaper();
+  return reaper instanceof Error ? undefined : { spawner, reaper };
+}
+
+const native = loadPosix();
+
+function spawnPosix({ spawner, reaper }: Native, request: SpawnRequest): Child {
+  const invalid = suspicious(request) ? nodeRejects(request) : undefined;
+  if (invalid !== undefined) return failed(invalid);
+  const fds: ChildFd[] = [];
+  const readEnds: (number | undefined)[] = [undefined, undefined, undefined];
+  // Closed once the child has them: pipe ends it writes to, copies of low fds.
+  const handedOver: number[] = [];
+  // Held until the child exits: the write end of a stdin pipe (nobody writes; like execa's).
+  let heldStdin: number | undefined;
+  const blocked = new Set<number>();
+  const release = (): void => {
+    for (const fd of [...readEnds, ...handedOver, heldStdin]) if (fd !== undefined) spawner.close(fd);
+  };
+  const targets = [request.stdin, request.stdout, request.stderr] as const;
+  for (let i = 0; i < 3; i++) {
+    const target = targets[i]!;
+    if (target === 'ignore') fds.push('null');
+    else if (target === 'inherit') fds.push('inherit');
+    else if (target === 'pipe') {
+      const ends = spawner.pipe();
+      if (!Array.isArray(ends)) {
+        release();
+        return failed(spawnErrorText(errnoCode((ends as { errno: number }).errno), request));
+      }
+      const [readEnd, writeEnd] = ends as readonly [number, number];
+      if (i === 0) {
+        heldStdin = writeEnd;
+        handedOver.push(readEnd);
+        fds.push(readEnd);
+      } else {
+        readEnds[i] = readEnd;
+        handedOver.push(writeEnd);
+        fds.push(writeEnd);
+      }
+    } else {
+      let fd = typeof target === 'number' ? target : handleFd(target)!;
+      // libuv makes a child's fds 0-2 blocking; the description is shared, so do it here.
+      if (!blocked.has(fd) && fd > 2) spawner.makeBlocking(fd);
+      blocked.add(fd);
+      if (fd <= 2 && fd !== i) {
+        // Another of fds 0-2 (say stdout onto stderr): dup2 in order 0, 1, 2 would replace
+        // it before it is used, so the child gets it from a copy.
+        const copy = spawner.dupHigh(fd);
+        if (typeof copy !== 'number') {
+          release();
+          return failed(spawnErrorText(errnoCode(copy.errno), request));
+        }
+        handedOver.push(copy);
+        fd = copy;
+      }
+      fds.push(fd);
+    }
+  }
+  const program = resolveProgram(request);
+  if ('code' in program) {
+    release();
+    return failed(spawnErrorText(program.code, request));
+  }
+  const spawnRequest: PosixSpawnRequest = {
+    path: program.path,
+    argv: [request.argv0 ?? request.file, ...request.args],
+    envp: envPairs(request.env),
+    ...(request.cwd !== undefined ? { cwd: request.cwd } : {}),
+    fds: fds as [ChildFd, ChildFd, ChildFd],
+  };
+  let result = spawner.spawn(spawnRequest);
+  // execvp(3), which libuv uses, runs a file without a #! line with /bin/sh; posix_spawn
+  // does not (glibc >= 2.15), so do what execvp does.
+  if (result.errno === ENOEXEC) result = spawner.spawn({ ...spawnRequest, path: '/bin/sh', argv: ['/bin/sh', program.path, ...request.args] });
+  for (const fd of handedOver) spawner.close(fd);
+  if (result.pid === undefined) {
+    for (const fd of [...readEnds, heldStdin]) if (fd !== undefined) spawner.close(fd);
+    return failed(spawnErrorText(errnoCode(result.errno), request));
+  }
+  const pid = result.pid;
+  let reaped = false;
+  const exited = new Promise<ChildExit>((resolve) => {
+    reaper.watch(pid, (status) => {
+      reaped = true;
+      if (heldStdin !== undefined) spawner.close(heldStdin);
+      resolve(status.signal !== undefined ? { signal: status.signal } : { exitCode: status.exitCode });
+    });
+  });
+  return {
+    pid,
+    stdout: readEnds[1] === undefined ? null : readable(readEnds[1]),
+    stderr: readEnds[2] === undefined ? null : readable(readEnds[2]),
+    exited,
+    kill(signal, group) {
+      // Once reaped, the pid may be another process's; its group lives on while members do.
+      if (reaped && !group) return;
+      try {
+        process.kill(group ? -pid : pid, signal);
+      } catch {
+        // Already gone (ESRCH).
+      }
+    },
+  };
+}
+
+// Cheap checks for what Node's spawn rejects before starting anything: NUL bytes, an empty
+// file, a socket without a descriptor, a bad fd number.
+function suspicious(request: SpawnRequest): boolean {
+  if (request.file === '' || request.file.includes('\0') || request.argv0?.includes('\0') || request.cwd?.includes('\0')) return true;
+  for (const arg of request.args) if (arg.includes('\0')) return true;
+  for (const key in request.env) if (key.includes('\0') || request.env[key]?.includes('\0')) return true;
+  for (const t of [request.stdin, request.stdout, request.stderr]) {
+    if (typeof t === 'number' ? !Number.isInteger(t) || t < 0 : typeof t === 'object' && handleFd(t) === undefined) return true;
+  }
+  return false;
+}
+
+// Node's own argument error for a suspicious request, worded as the execa path words it.
+// A fourth stdio entry Node always rejects comes after everything else it checks, so
+// nothing is ever started here.
+function nodeRejects(request: SpawnRequest): string | undefined {
+  const stdio = [request.stdin, request.stdout, request.stderr].map((t) => (t === 'pipe' ? 'ignore' : t));
+  try {
+    nodeSpawn(request.file, [...request.args], {
+      ...(request.argv0 !== undefined ? { argv0: request.argv0 } : {}),
+      ...(request.cwd !== undefined ? { cwd: request.cwd } : {}),
+      env: { ...request.env },
+      detached: true,
+      stdio: [...stdio, 'not-a-stdio-value'] as unknown as StdioOptions,
+    });
+  } catch (error) {
+    const { code, message } = error as NodeJS.ErrnoException;
+    if (message.includes('not-a-stdio-value')) return undefined;
+    return `${code ?? 'error'}: ${message.split('\n').join('; ').trim()}`;
+  }
+  return undefined;
+}
+
+function readable(fd: number): Readable {
+  return new net.Socket({ fd, readable: true, writable: false });
+}
+
+function failed(spawnError: string): Child {
+  return { pid: undefined, stdout: null, stderr: null, exited: Promise.resolve({ spawnError }), kill() {} };
+}
+
+function envPairs(env: Readonly<Record<string, string>>): string[] {
+  const pairs: string[] = [];
+  // for…in, like Node's spawn: the same variables in the same order.
+  for (const key in env) {
+    const value = env[key];
+    if (value !== undefined) pairs.push(`${key}=${value}`);
+  }
+  return pairs;
+}
+
+// glibc's default when the environment has no PATH (what libuv's execvp falls back to).
+const DEFAULT_PATH = '/usr/bin:/bin';
+
+// The file exec would run: a name without a slash is looked up in the child's PATH, as
+// execvp does it — the first executable regular file; EACCES if only unusable ones exist.
+function resolveProgram(request: SpawnRequest): { path: string } | { code: string } {
+  if (request.file.includes('/')) return { path: request.file };
+  const cwd = request.cwd ?? process.cwd();
+  let denied = false;
+  for (const dir of (request.env.PATH ?? DEFAULT_PATH).split(':')) {
+    const candidate = path.resolve(cwd, dir === '' ? request.file : `${dir}/${request.file}`);
+    let isFile: boolean;
+    try {
+      const stat = statSync(candidate, { throwIfNoEntry: false });
+      if (stat === undefined) continue;
+      isFile = stat.isFile();
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EACCES') denied = true;
+      continue;
+    }
+    try {
+      if (!isFile) throw new Error('not a file');
+      accessSync(candidate, fsConstants.X_OK);
+      return { path: candidate };
+    } catch {
+      denied = true;
+    }
+  }
+  // libuv changes directory before it searches: a bad cwd is what the error names.
+  if (request.cwd !== undefined) {
+    try {
+      if (!statSync(request.cwd).isDirectory()) return { code: 'ENOTDIR' };
+    } catch (error) {
+      return { code: (error as NodeJS.ErrnoException).code ?? 'ENOENT' };
+    }
+  }
+  return { code: denied ? 'EACCES' : 'ENOENT' };
+}
+
+const ENOEXEC = osConstants.errno.ENOEXEC;
+const ERRNO_NAMES = new Map<number, string>(Object.entries(osConstants.errno).map(([name, n]) => [n, name]));
+
+function errnoCode(errno: number): string {
+  return ERRNO_NAMES.get(errno) ?? `E${errno}`;
+}
+
+// Node reports these spawn errors with the file ("spawn FILE ENOENT"), others without it
+// ("spawn ENOTDIR"); execa adds what is wrong with cwd. Same text as the execa path gives.
+const NODE_ERRORS_WITH_FILE = new Set(['EACCES', 'EAGAIN', 'EMFILE', 'ENFILE', 'ENOENT']);
+
+export function spawnErrorText(code: string, request: Pick<SpawnRequest, 'file' | 'cwd'>): string {
+  const spawnMessage = NODE_ERRORS_WITH_FILE.has(code) ? `spawn ${request.file} ${code}` : `spawn ${code}`;
+  const lines = [spawnMessage];
+  if (request.cwd !== undefined) {
+    const cwd = path.resolve(request.cwd);
+    if (cwd !== process.cwd()) {
+      try {
+        if (!statSync(cwd).isDirectory()) lines.unshift(`The "cwd" option is not a directory: ${cwd}.`);
+      } catch (error) {
+        lines.unshift(`The "cwd" option is invalid: ${cwd}.`, (error as Error).message);
+      }
+    }
+  }
+  return `${code}: ${lines.join('; ')}`;
+}
+
+// ---- execa ----------------------------------------------------------------------------------
+
+// Loaded only when needed (koffi missing, or a test asks): the posix_spawn path never uses
+// it, and it costs the idle daemon ~6 MB.
+let execaFn: typeof Execa | undefined;
+
+async function loadExeca(): Promise<void> {
+  execaFn ??= (await import('execa')).execa;
+}
+
+if (native === undefined) await loadExeca();
+
+function spawnExeca(request: SpawnRequest): Child {
+  if (execaFn === undefined) throw new Error('execa is not loaded');
+  const subprocess = execaFn(request.file, [...request.args], {
     ...(request.argv0 !== undefined ? { argv0: request.argv0 } : {}),
     ...(request.cwd !== undefined ? { cwd: request.cwd } : {}),
     env: { ...request.env },
