@@ -93,6 +93,25 @@ export async function startControlServer(target: ControlTarget, options: Control
   const peers = new WeakMap<Socket, Peer>();
   const sockets = new Set<Socket>();
 
+  // A whole request (head and body) must arrive within the limit even while bytes keep
+  // trickling in (slowloris): the inactivity timeout never fires for such a client, and
+  // MAX_CONNECTIONS of them would lock everybody else out. (Node's own headersTimeout is
+  // only enforced for servers that listen() themselves.) Armed when a connection opens and
+  // after each answer; cleared once a request has arrived.
+  const deadlines = new WeakMap<Socket, NodeJS.Timeout>();
+  const lateRequests = new WeakMap<Socket, () => void>();
+  const armDeadline = (socket: Socket): void => {
+    clearTimeout(deadlines.get(socket));
+    const timer = setTimeout(() => {
+      const late = lateRequests.get(socket);
+      if (late) return late();
+      socket.end(rawResponse(errorResponse('ERR_TIMEOUT', `request not received within ${timeoutMs} ms`)));
+      setTimeout(() => socket.destroy(), 1000).unref();
+    }, timeoutMs);
+    timer.unref();
+    deadlines.set(socket, timer);
+  };
+
   const http = createHttpServer({ maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: 0, keepAliveTimeout: timeoutMs }, (req, res) => {
     detach(serve(req, res), log, 'control request');
   });
@@ -124,6 +143,8 @@ export async function startControlServer(target: ControlTarget, options: Control
     peers.set(socket, peer);
     // Inactivity limit while a request arrives; lifted while the daemon works on one.
     socket.setTimeout(timeoutMs);
+    armDeadline(socket);
+    socket.once('close', () => clearTimeout(deadlines.get(socket)));
     http.emit('connection', socket);
   });
   server.maxConnections = MAX_CONNECTIONS;
@@ -138,7 +159,9 @@ export async function startControlServer(target: ControlTarget, options: Control
       answered = true;
       writeResponse(res, response, close);
       res.once('finish', () => {
-        if (!socket.destroyed) socket.setTimeout(timeoutMs);
+        if (socket.destroyed) return;
+        socket.setTimeout(timeoutMs);
+        armDeadline(socket);
       });
       // 'close' follows 'finish', and also comes when the client hung up first: a shutdown
       // that was answered (or tried to be) still happens.
@@ -147,13 +170,17 @@ export async function startControlServer(target: ControlTarget, options: Control
       if (response.error !== undefined) log.error({ method: req.method, path: req.url, err: response.error instanceof Error ? (response.error.stack ?? response.error.message) : String(response.error) }, 'control request failed');
     };
     // Node emits 'timeout' on the request when the socket idles mid-body.
-    req.on('timeout', () => send(errorResponse('ERR_TIMEOUT', `request not received within ${timeoutMs} ms`), true));
+    const late = (): void => send(errorResponse('ERR_TIMEOUT', `request not received within ${timeoutMs} ms`), true);
+    req.on('timeout', late);
+    lateRequests.set(socket, late);
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > maxBody) {
       send(errorResponse('ERR_BODY_TOO_LARGE', `request body of ${declared} bytes is over the ${maxBody} byte limit`), true);
       return;
     }
     const received = await readBody(req, maxBody);
+    clearTimeout(deadlines.get(socket));
+    lateRequests.delete(socket);
     if (received.kind === 'too-large') {
       send(errorResponse('ERR_BODY_TOO_LARGE', `request body is over the ${maxBody} byte limit`), true);
       return;
