@@ -42,7 +42,7 @@ export type Decision =
   /** An RFC 1078 request: take `lineBytes` (terminator included) and serve it as TCPMUX. */
   | { readonly kind: 'tcpmux'; readonly lineBytes: number }
   | { readonly kind: 'rule'; readonly component: Component; readonly match: string }
-  /** Nothing matched; `line` when the bytes hold a complete text line (a TCPMUX miss). */
+  /** Nothing matched; `line` when the bytes are a text line (a TCPMUX miss), see textLine. */
   | { readonly kind: 'none'; readonly line: boolean };
 
 /** The master's subordinates (in config order) compiled once per config. */
@@ -81,7 +81,26 @@ export function decide(table: SniffTable, bytes: Buffer, state: { readonly final
   } else if (!state.final) return { kind: 'more' };
   if (bytes.length === 0 && state.timedOut && table.timeout) return { kind: 'rule', component: table.timeout, match: 'timeout' };
   if (table.default) return { kind: 'rule', component: table.default, match: 'default' };
-  return { kind: 'none', line: bytes.indexOf(LF) !== -1 };
+  const text = textLine(bytes, table.maxLineBytes);
+  if (text === 'more' && !state.final) return { kind: 'more' };
+  return { kind: 'none', line: text === 'yes' };
+}
+
+// Whether a miss is a TCPMUX request line, which the master refuses with a `-` reply: text up
+// to an LF, or text reaching tcpmux-line-max (the plain reader refuses that too). Binary bytes
+// (a TLS hello, a SOCKS greeting) are no line even when an LF happens to be among them. Text
+// still short of both keeps the answer open, so the reply does not depend on how the client's
+// line was split into segments.
+function textLine(bytes: Buffer, maxLineBytes: number): 'yes' | 'no' | 'more' {
+  const end = Math.min(bytes.length, maxLineBytes);
+  for (let i = 0; i < end; i++) {
+    const byte = bytes[i] ?? 0;
+    if (byte === LF) return 'yes';
+    // A CR belongs to a line only as the CRLF terminator.
+    if (byte === CR && (i + 1 === end || bytes[i + 1] === LF)) continue;
+    if (byte < 0x20 || byte === 0x7f) return 'no';
+  }
+  return end === maxLineBytes ? 'yes' : 'more';
 }
 
 // The line's length when it names a service, 'more' while it still could, else 'no'.
