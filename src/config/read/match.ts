@@ -25,6 +25,8 @@ export function readMatch(s: StatementNode, ctx: BuildContext): MatchRule | unde
     const arg = rest[0];
     if (rest.length !== 1 || !arg || !isScalar(arg)) return badValue(ctx, rest[1] ?? s, `"match ${kind}" takes one string: match ${kind} "…";`);
     if (arg.value === '') return badValue(ctx, arg, `an empty ${kind} would match every connection (use "match default;")`);
+    // Both compare bytes, one character per byte: a character past U+00FF has no byte.
+    if (/[^\x00-\xff]/.test(arg.value)) return badValue(ctx, arg, `match ${kind} compares bytes: write characters beyond U+00FF as their UTF-8 bytes (\\xHH)`);
     if (kind === 'prefix') return { kind, text: arg.value };
     return compiles(arg, ctx) ? { kind, source: arg.value } : undefined;
   }
