@@ -133,7 +133,7 @@ export async function handOff(socket: Socket, component: Component, env: Connect
   }
   let child: Child;
   try {
-    child = env.launcher.launch(component, {
+    child = await env.launcher.launchAsync(component, {
       stdin: socket,
       stdout: socket,
       ...(extraEnv ? { env: extraEnv } : {}),

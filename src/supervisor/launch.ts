@@ -7,8 +7,8 @@ import type { Logger } from '../log/logger.js';
 import { detach } from '../log/detach.js';
 import { type OutputTarget, outputTarget, pipeToLog } from '../log/output.js';
 import { applyEnvOps } from './environment.js';
-import { buildExecChain } from './exec-chain.js';
-import { type Child, type StdioTarget, spawnChild } from './spawn.js';
+import { type ExecChainResult, type ExecSpec, buildExecChain } from './exec-chain.js';
+import { type Child, type SpawnRequest, type StdioTarget, spawnChild, spawnChildAsync } from './spawn.js';
 
 /** What a per-connection spawn adds: the connection as stdin/stdout and sockenv variables. */
 export interface LaunchExtras {
@@ -24,8 +24,22 @@ export interface Launcher {
   check(component: Component): string | undefined;
   /** Start `component`; throws an Error whose message says why it could not be prepared. */
   launch(component: Component, extras?: LaunchExtras): Child;
+  /**
+   * The same, with the spawn itself off the event loop (per-connection children). The
+   * extras' fds may be closed as soon as this returns; rejects where `launch` throws.
+   */
+  launchAsync(component: Component, extras?: LaunchExtras): Promise<Child>;
   /** Run a return-code `exec` command with pies' environment plus `env`. */
   runExitAction(component: Component, command: string, env: Readonly<Record<string, string>>): void;
+}
+
+interface LaunchPlan {
+  readonly settings: Omit<ProcessSettings, 'env'>;
+  readonly env: Readonly<Record<string, string>>;
+  readonly warnings: readonly string[];
+  readonly spec: ExecSpec;
+  /** Undefined when it must be built at each start (`user`: accounts are read then). */
+  readonly chain: ExecChainResult | undefined;
 }
 
 export interface LauncherOptions {
@@ -45,6 +59,58 @@ export function childBaseEnv(env: NodeJS.ProcessEnv): Record<string, string> {
 
 export function createLauncher(options: LauncherOptions): Launcher {
   const { config, log } = options;
+  // What a start of `component` (under `master`) always gets, worked out once per config:
+  // merged settings, the layered environment and the exec chain. Expansion is pure, so this
+  // is exact; its warnings are kept and logged again at every start, as before. A chain
+  // with `user` is rebuilt each time: accounts are read at every spawn (users.ts).
+  const plans = new WeakMap<Component, { readonly master: Component | undefined; readonly plan: LaunchPlan }>();
+  function planFor(component: Component, master: Component | undefined): LaunchPlan {
+    const cached = plans.get(component);
+    if (cached !== undefined && cached.master === master) return cached.plan;
+    const layers = [config.process, master ?? {}, component];
+    const settings = mergeSettings(layers);
+    const warnings: string[] = [];
+    const env = applyLayers(options.baseEnv, layers, (message) => warnings.push(message));
+    const spec = { ...execSpecOf(component, settings), env };
+    const plan: LaunchPlan = { settings, env, warnings, spec, chain: settings.user === undefined ? buildExecChain(spec) : undefined };
+    plans.set(component, { master, plan });
+    return plan;
+  }
+
+  // The spawn request for one start, the redirect fds to close once the child has its own
+  // copies, and the routing of its piped output into the log.
+  function prepare(component: Component, extras: LaunchExtras): { request: SpawnRequest; closeRedirects(): void; route(child: Child): Child } {
+    const plan = planFor(component, extras.master);
+    for (const reason of plan.warnings) log.warn({ component: component.tag, reason }, 'env expansion error');
+    const { settings } = plan;
+    const chain = chainWith(plan, component, extras.env);
+    if ('error' in chain) throw new Error(chain.error);
+    if (settings.chdir !== undefined) checkDirectory(settings.chdir);
+    if (component.removeFile !== undefined) removeStale(component.removeFile);
+    const stdout = extras.stdout === undefined ? outputTarget(component.stdout, 'stdout', component.tag) : undefined;
+    const stderr = outputTarget(component.stderr, 'stderr', component.tag);
+    return {
+      request: {
+        file: chain.file,
+        args: chain.args,
+        ...(chain.argv0 !== undefined ? { argv0: chain.argv0 } : {}),
+        env: chain.env,
+        ...(settings.chdir !== undefined ? { cwd: settings.chdir } : {}),
+        stdin: extras.stdin ?? 'ignore',
+        stdout: extras.stdout ?? stdioOf(stdout!),
+        stderr: stdioOf(stderr),
+      },
+      closeRedirects() {
+        for (const t of [stdout, stderr]) if (t?.kind === 'fd') t.close();
+      },
+      route(child) {
+        routeToLog(child.stdout, stdout, child.pid, log);
+        routeToLog(child.stderr, stderr, child.pid, log);
+        return child;
+      },
+    };
+  }
+
   return {
     check(component) {
       const file = component.flags.has('shell') ? (component.program ?? '/bin/sh') : (component.program ?? component.argv?.[0]);
@@ -55,43 +121,28 @@ export function createLauncher(options: LauncherOptions): Launcher {
       return findExecutable(path, options.baseEnv.PATH) === undefined ? `${file}: no such executable` : undefined;
     },
     launch(component, extras = {}) {
-      const settings = mergeSettings([config.process, extras.master ?? {}, component]);
-      const env = { ...applyLayers(options.baseEnv, [config.process, extras.master ?? {}, component], log, component.tag), ...(extras.env ?? {}) };
-      const chain = buildExecChain({
-        ...(component.argv ? { argv: component.argv } : {}),
-        ...(component.command !== undefined ? { command: component.command } : {}),
-        ...(component.program !== undefined ? { program: component.program } : {}),
-        flags: component.flags,
-        ...settings,
-        env,
-      });
-      if ('error' in chain) throw new Error(chain.error);
-      if (settings.chdir !== undefined) checkDirectory(settings.chdir);
-      if (component.removeFile !== undefined) removeStale(component.removeFile);
-      const stdout = extras.stdout === undefined ? outputTarget(component.stdout, 'stdout', component.tag) : undefined;
-      const stderr = outputTarget(component.stderr, 'stderr', component.tag);
+      const prepared = prepare(component, extras);
       let child: Child;
       try {
-        child = spawnChild({
-          file: chain.file,
-          args: chain.args,
-          ...(chain.argv0 !== undefined ? { argv0: chain.argv0 } : {}),
-          env: chain.env,
-          ...(settings.chdir !== undefined ? { cwd: settings.chdir } : {}),
-          stdin: extras.stdin ?? 'ignore',
-          stdout: extras.stdout ?? stdioOf(stdout!),
-          stderr: stdioOf(stderr),
-        });
+        child = spawnChild(prepared.request);
       } finally {
-        // The child holds its own copies of redirect fds now.
-        for (const t of [stdout, stderr]) if (t?.kind === 'fd') t.close();
+        prepared.closeRedirects();
       }
-      routeToLog(child.stdout, stdout, child.pid, log);
-      routeToLog(child.stderr, stderr, child.pid, log);
-      return child;
+      return prepared.route(child);
+    },
+    async launchAsync(component, extras = {}) {
+      const prepared = prepare(component, extras);
+      let pending: Promise<Child>;
+      try {
+        // Takes its own copies of the fds before it returns.
+        pending = spawnChildAsync(prepared.request);
+      } finally {
+        prepared.closeRedirects();
+      }
+      return prepared.route(await pending);
     },
     runExitAction(component, command, env) {
-      const actionEnv = { ...applyLayers(options.baseEnv, [config.process, component], log, component.tag), PIES_VERSION: '1.8', PIES_MASTER_PID: String(process.pid), ...env };
+      const actionEnv = { ...applyLayers(options.baseEnv, [config.process, component], (reason) => log.warn({ component: component.tag, reason }, 'env expansion error')), PIES_VERSION: '1.8', PIES_MASTER_PID: String(process.pid), ...env };
       const chain = buildExecChain({ command, flags: new Set(['shell']), env: actionEnv });
       if ('error' in chain) {
         log.error({ component: component.tag, command, reason: chain.error }, 'exit action failed');
@@ -128,12 +179,33 @@ export function mergeSettings(layers: readonly ProcessSettings[]): Omit<ProcessS
   return limits ? { ...merged, limits } : merged;
 }
 
-function applyLayers(base: Readonly<Record<string, string>>, layers: readonly ProcessSettings[], log: Logger, tag: string): Record<string, string> {
+function applyLayers(base: Readonly<Record<string, string>>, layers: readonly ProcessSettings[], onError: (message: string) => void): Record<string, string> {
   let env: Record<string, string> = { ...base };
   for (const layer of layers) {
-    if (layer.env) env = applyEnvOps(env, layer.env, { onError: (message) => log.warn({ component: tag, reason: message }, 'env expansion error') });
+    if (layer.env) env = applyEnvOps(env, layer.env, { onError });
   }
   return env;
+}
+
+// The plan's chain, with a connection's variables (sockenv) added to its environment.
+function chainWith(plan: LaunchPlan, component: Component, extraEnv: Readonly<Record<string, string>> | undefined): ExecChainResult {
+  const chain = plan.chain;
+  if (extraEnv === undefined) return chain ?? buildExecChain(plan.spec);
+  const env = { ...plan.env, ...extraEnv };
+  // expandenv reads the environment, and so does the chain's PWD handling.
+  if (chain !== undefined && !('error' in chain) && !component.flags.has('expandenv') && !Object.hasOwn(extraEnv, 'PWD')) return { ...chain, env };
+  return buildExecChain({ ...plan.spec, env });
+}
+
+// The exec chain's inputs a component fixes (everything but the environment).
+function execSpecOf(component: Component, settings: Omit<ProcessSettings, 'env'>): Omit<ExecSpec, 'env'> {
+  return {
+    ...(component.argv ? { argv: component.argv } : {}),
+    ...(component.command !== undefined ? { command: component.command } : {}),
+    ...(component.program !== undefined ? { program: component.program } : {}),
+    flags: component.flags,
+    ...settings,
+  };
 }
 
 function stdioOf(target: OutputTarget): StdioTarget {

@@ -12,7 +12,7 @@ import { accessSync, constants as fsConstants, statSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { execa as Execa } from 'execa';
 import { handleFd } from '../inetd/handle-fd.js';
-import { type ChildFd, type PosixSpawn, type PosixSpawnRequest, loadPosixSpawn } from '../native/posix-spawn.js';
+import { type ChildFd, type PosixSpawn, type PosixSpawnRequest, type PosixSpawnResult, loadPosixSpawn } from '../native/posix-spawn.js';
 import { type Reaper, loadReaper } from '../native/reaper.js';
 
 /** Where a child's standard stream comes from or goes to. */
@@ -68,8 +68,30 @@ export function spawnMethod(): 'posix' | 'execa' {
 
 // Start a child in its own session and process group (setsid), so stop reaches grandchildren.
 export function spawnChild(request: SpawnRequest): Child {
-  if (method === 'auto' && native !== undefined) return spawnPosix(native, request);
-  return spawnExeca(request);
+  if (method !== 'auto' || native === undefined) return spawnExeca(request);
+  const prepared = prepare(native, request, false);
+  if (!('spawnRequest' in prepared)) return prepared;
+  return started(native, prepared, spawnRetryingShell(native, prepared));
+}
+
+/**
+ * The same, but posix_spawn runs on a libuv threadpool thread while the event loop goes on
+ * (with vfork semantics the calling thread waits until the child has exec'd, ~0.2-1 ms).
+ * The request's fds are copied before this returns: the caller may close its own at once.
+ */
+export async function spawnChildAsync(request: SpawnRequest): Promise<Child> {
+  if (method !== 'auto' || native === undefined) return spawnExeca(request);
+  const prepared = prepare(native, request, true);
+  if (!('spawnRequest' in prepared)) return prepared;
+  let result: PosixSpawnResult;
+  try {
+    result = await native.spawner.spawnAsync(prepared.spawnRequest);
+    if (result.errno === ENOEXEC) result = await native.spawner.spawnAsync(shellFallback(prepared));
+  } catch {
+    // koffi's async queue is full (max_async_calls): do it here and now.
+    result = spawnRetryingShell(native, prepared);
+  }
+  return started(native, prepared, result);
 }
 
 // ---- posix_spawn ----------------------------------------------------------------------------
@@ -88,18 +110,34 @@ function loadPosix(): Native | undefined {
 
 const native = loadPosix();
 
-function spawnPosix({ spawner, reaper }: Native, request: SpawnRequest): Child {
+interface Prepared {
+  readonly request: SpawnRequest;
+  readonly spawnRequest: PosixSpawnRequest;
+  /** Parent ends of stdout/stderr pipes. */
+  readonly readEnds: readonly (number | undefined)[];
+  /** Closed once posix_spawn has returned: what the child got its own copies of. */
+  readonly handedOver: readonly number[];
+  /** The write end of a stdin pipe, held until the child exits (nobody writes; as with execa). */
+  readonly heldStdin: number | undefined;
+}
+
+// Everything up to the posix_spawn call: Node's argument checks, fds 0-2 (pipes made, fds
+// made blocking, and copied when `copyFds` or when dup2 order would clobber them), the PATH
+// search. A Child that failed to start when something is wrong.
+function prepare({ spawner }: Native, request: SpawnRequest, copyFds: boolean): Prepared | Child {
   const invalid = suspicious(request) ? nodeRejects(request) : undefined;
   if (invalid !== undefined) return failed(invalid);
   const fds: ChildFd[] = [];
   const readEnds: (number | undefined)[] = [undefined, undefined, undefined];
-  // Closed once the child has them: pipe ends it writes to, copies of low fds.
   const handedOver: number[] = [];
-  // Held until the child exits: the write end of a stdin pipe (nobody writes; like execa's).
   let heldStdin: number | undefined;
-  const blocked = new Set<number>();
+  const copies = new Map<number, number>();
   const release = (): void => {
     for (const fd of [...readEnds, ...handedOver, heldStdin]) if (fd !== undefined) spawner.close(fd);
+  };
+  const fail = (code: string): Child => {
+    release();
+    return failed(spawnErrorText(code, request));
   };
   const targets = [request.stdin, request.stdout, request.stderr] as const;
   for (let i = 0; i < 3; i++) {
@@ -108,10 +146,7 @@ function spawnPosix({ spawner, reaper }: Native, request: SpawnRequest): Child {
     else if (target === 'inherit') fds.push('inherit');
     else if (target === 'pipe') {
       const ends = spawner.pipe();
-      if (!Array.isArray(ends)) {
-        release();
-        return failed(spawnErrorText(errnoCode((ends as { errno: number }).errno), request));
-      }
+      if (!Array.isArray(ends)) return fail(errnoCode((ends as { errno: number }).errno));
       const [readEnd, writeEnd] = ends as readonly [number, number];
       if (i === 0) {
         heldStdin = writeEnd;
@@ -123,29 +158,26 @@ function spawnPosix({ spawner, reaper }: Native, request: SpawnRequest): Child {
         fds.push(writeEnd);
       }
     } else {
-      let fd = typeof target === 'number' ? target : handleFd(target)!;
-      // libuv makes a child's fds 0-2 blocking; the description is shared, so do it here.
-      if (!blocked.has(fd) && fd > 2) spawner.makeBlocking(fd);
-      blocked.add(fd);
-      if (fd <= 2 && fd !== i) {
-        // Another of fds 0-2 (say stdout onto stderr): dup2 in order 0, 1, 2 would replace
-        // it before it is used, so the child gets it from a copy.
-        const copy = spawner.dupHigh(fd);
-        if (typeof copy !== 'number') {
-          release();
-          return failed(spawnErrorText(errnoCode(copy.errno), request));
-        }
-        handedOver.push(copy);
-        fd = copy;
+      const fd = typeof target === 'number' ? target : handleFd(target)!;
+      let copy = copies.get(fd);
+      if (copy === undefined) {
+        // libuv makes a child's fds 0-2 blocking; the description is shared, so do it here.
+        if (fd > 2) spawner.makeBlocking(fd);
+        // dup2 runs in order 0, 1, 2: another low fd (say stdout onto stderr) would be
+        // replaced before it is used.
+        if (copyFds || (fd <= 2 && fd !== i)) {
+          const dup = spawner.dupHigh(fd);
+          if (typeof dup !== 'number') return fail(errnoCode(dup.errno));
+          handedOver.push(dup);
+          copy = dup;
+        } else copy = fd;
+        copies.set(fd, copy);
       }
-      fds.push(fd);
+      fds.push(copy);
     }
   }
   const program = resolveProgram(request);
-  if ('code' in program) {
-    release();
-    return failed(spawnErrorText(program.code, request));
-  }
+  if ('code' in program) return fail(program.code);
   const spawnRequest: PosixSpawnRequest = {
     path: program.path,
     argv: [request.argv0 ?? request.file, ...request.args],
@@ -153,14 +185,27 @@ function spawnPosix({ spawner, reaper }: Native, request: SpawnRequest): Child {
     ...(request.cwd !== undefined ? { cwd: request.cwd } : {}),
     fds: fds as [ChildFd, ChildFd, ChildFd],
   };
-  let result = spawner.spawn(spawnRequest);
-  // execvp(3), which libuv uses, runs a file without a #! line with /bin/sh; posix_spawn
-  // does not (glibc >= 2.15), so do what execvp does.
-  if (result.errno === ENOEXEC) result = spawner.spawn({ ...spawnRequest, path: '/bin/sh', argv: ['/bin/sh', program.path, ...request.args] });
-  for (const fd of handedOver) spawner.close(fd);
+  return { request, spawnRequest, readEnds, handedOver, heldStdin };
+}
+
+// execvp(3), which libuv uses, runs a file without a #! line with /bin/sh; posix_spawn
+// does not (glibc >= 2.15), so do what execvp does.
+function shellFallback({ spawnRequest, request }: Prepared): PosixSpawnRequest {
+  return { ...spawnRequest, path: '/bin/sh', argv: ['/bin/sh', spawnRequest.path, ...request.args] };
+}
+
+function spawnRetryingShell({ spawner }: Native, prepared: Prepared): PosixSpawnResult {
+  const result = spawner.spawn(prepared.spawnRequest);
+  return result.errno === ENOEXEC ? spawner.spawn(shellFallback(prepared)) : result;
+}
+
+// After posix_spawn: close what the child has its own copies of, watch for its exit.
+function started({ spawner, reaper }: Native, prepared: Prepared, result: PosixSpawnResult): Child {
+  const { readEnds, heldStdin } = prepared;
+  for (const fd of prepared.handedOver) spawner.close(fd);
   if (result.pid === undefined) {
     for (const fd of [...readEnds, heldStdin]) if (fd !== undefined) spawner.close(fd);
-    return failed(spawnErrorText(errnoCode(result.errno), request));
+    return failed(spawnErrorText(errnoCode(result.errno), prepared.request));
   }
   const pid = result.pid;
   let reaped = false;
@@ -229,12 +274,21 @@ function failed(spawnError: string): Child {
   return { pid: undefined, stdout: null, stderr: null, exited: Promise.resolve({ spawnError }), kill() {} };
 }
 
-function envPairs(env: Readonly<Record<string, string>>): string[] {
-  const pairs: string[] = [];
-  // for…in, like Node's spawn: the same variables in the same order.
-  for (const key in env) {
-    const value = env[key];
-    if (value !== undefined) pairs.push(`${key}=${value}`);
+// Requests are read-only, and a launcher hands the same environment object to every start
+// of a component, so its "NAME=value" list is built once per object.
+const pairsByEnv = new WeakMap<object, readonly string[]>();
+
+function envPairs(env: Readonly<Record<string, string>>): readonly string[] {
+  let pairs = pairsByEnv.get(env);
+  if (pairs === undefined) {
+    const list: string[] = [];
+    // for…in, like Node's spawn: the same variables in the same order.
+    for (const key in env) {
+      const value = env[key];
+      if (value !== undefined) list.push(`${key}=${value}`);
+    }
+    pairs = list;
+    pairsByEnv.set(env, pairs);
   }
   return pairs;
 }
