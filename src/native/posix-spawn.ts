@@ -97,6 +97,10 @@ function bind(): PosixSpawn {
   check(attrInit(attr) as number, 'posix_spawnattr_init');
   check(sigemptyset(none) as number === 0 ? 0 : koffi.errno(), 'sigemptyset');
   check(sigfillset(all) as number === 0 ? 0 : koffi.errno(), 'sigfillset');
+  // glibc's sigfillset leaves out its two internal signals (32, 33), and its posix_spawn
+  // then leaves them *ignored* in the child, which exec keeps. libuv's children get SIG_DFL
+  // for every signal; asking for 1-64 by hand does the same here.
+  all.fill(0xff, 0, 8);
   check(attrSetSigmask(attr, none) as number, 'posix_spawnattr_setsigmask');
   check(attrSetSigdefault(attr, all) as number, 'posix_spawnattr_setsigdefault');
   check(attrSetFlags(attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF) as number, 'posix_spawnattr_setflags');
