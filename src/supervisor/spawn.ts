@@ -125,6 +125,9 @@ interface Prepared {
 // made blocking, and copied when `copyFds` or when dup2 order would clobber them), the PATH
 // search. A Child that failed to start when something is wrong.
 function prepare({ spawner }: Native, request: SpawnRequest, copyFds: boolean): Prepared | Child {
+  // execa's own check, which throws rather than failing the spawn.
+  const nulArgument = request.args.find((arg) => arg.includes('\0'));
+  if (nulArgument !== undefined) throw new TypeError(`Arguments cannot contain null bytes ("\\0"): ${nulArgument}`);
   const invalid = suspicious(request) ? nodeRejects(request) : undefined;
   if (invalid !== undefined) return failed(invalid);
   const fds: ChildFd[] = [];
