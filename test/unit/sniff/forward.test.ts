@@ -432,6 +432,64 @@ test('a client that does not read stalls the backend the same way', LIMIT, async
   assert.deepEqual(await proxy.results[0], { outcome: 'forwarded', bytesFromClient: 0, bytesFromBackend: TOTAL });
 });
 
+test('small reads held back by a slow backend stay intact while other connections read', LIMIT, async (t) => {
+  // Small reads go through a buffer every connection shares; one held back by its backend
+  // must not be overwritten by the reads of another.
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  const slowGot = createHash('sha256');
+  let slowBytes = 0;
+  let slowDone!: () => void;
+  const slowFinished = new Promise<void>((resolve) => (slowDone = resolve));
+  const slowBackend = createServer({ pauseOnConnect: true, allowHalfOpen: true }, (s) => {
+    void released.then(() => {
+      s.on('data', (c: Buffer) => {
+        slowBytes += c.length;
+        slowGot.update(c);
+      });
+      s.on('end', () => {
+        s.end();
+        slowDone();
+      });
+      s.resume();
+    });
+  });
+  await listen(t, slowBackend, { port: 0, host: '127.0.0.1' });
+  const slowProxy = await startProxy(t, () => ({ target: inet(portOf(slowBackend)), connectTimeoutMs: 2000 }));
+  const echo = await echoBackend(t);
+  const echoProxy = await startProxy(t, () => ({ target: inet(portOf(echo.server)), connectTimeoutMs: 2000 }));
+
+  // 16 KiB every millisecond or so: each read is small, and the backend's buffers fill.
+  const a = await dial(t, slowProxy.port);
+  const sent = createHash('sha256');
+  const PIECES = 400;
+  let busyEcho = true;
+  const echoing = (async () => {
+    while (busyEcho) {
+      const data = randomBytes(1 + Math.floor(Math.random() * 60_000));
+      const back = await roundTrip(echoProxy.port, Buffer.alloc(0), [data]);
+      assert.equal(sha(back), sha(data));
+    }
+  })();
+  for (let i = 0; i < PIECES; i++) {
+    const piece = randomBytes(16 * 1024);
+    sent.update(piece);
+    a.socket.write(piece);
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  a.socket.end();
+  await new Promise((r) => setTimeout(r, 100));
+  const readByProxy = slowProxy.accepted[0]?.bytesRead ?? 0;
+  busyEcho = false;
+  await echoing;
+  release();
+  await slowFinished;
+  assert.ok(readByProxy < PIECES * 16 * 1024, 'the slow backend never held the proxy back');
+  assert.equal(slowBytes, PIECES * 16 * 1024);
+  assert.equal(slowGot.digest('hex'), sent.digest('hex'));
+  await a.ended;
+});
+
 // ---- errors ------------------------------------------------------------------------------------
 
 test('a reset on one side resets the other', LIMIT, async (t) => {
