@@ -81,8 +81,23 @@ export function forward(client: Socket, options: ForwardOptions): Promise<Forwar
     };
     client.on('error', onClientError);
 
+    // Never connected: answer the client with a FIN (not a reset) and let it go.
+    const turnAway = (outcome: ForwardResult['outcome']): void => {
+      if (client.closed) return finish(outcome);
+      client.once('close', () => finish(outcome));
+      client.off('error', onClientError);
+      closeAfter(client);
+    };
+
     const toClient = relayBuffers(() => backend, client, (n) => (counts.fromBackend += n));
-    const backend = connect({ ...connectTarget(options.target), allowHalfOpen: true, noDelay: true, onread: toClient });
+    let backend: Socket;
+    try {
+      backend = connect({ ...connectTarget(options.target), allowHalfOpen: true, noDelay: true, onread: toClient });
+    } catch (error) {
+      // Options Node refuses outright (a port out of range, …).
+      failure = (error as NodeJS.ErrnoException).code ?? String(error);
+      return turnAway('backend-unreachable');
+    }
     const timer = setTimeout(() => {
       failure ??= 'ETIMEDOUT';
       backend.destroy();
@@ -95,12 +110,7 @@ export function forward(client: Socket, options: ForwardOptions): Promise<Forwar
     backend.once('close', () => {
       clearTimeout(timer);
       if (connected) return closed();
-      const outcome = clientFailed || client.destroyed ? 'error' : 'backend-unreachable';
-      if (client.closed) return finish(outcome);
-      client.once('close', () => finish(outcome));
-      // Never connected: answer the client with a FIN (not a reset) and let it go.
-      client.off('error', onClientError);
-      closeAfter(client);
+      turnAway(clientFailed || client.destroyed ? 'error' : 'backend-unreachable');
     });
     backend.once('connect', () => {
       clearTimeout(timer);

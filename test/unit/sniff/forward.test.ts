@@ -198,6 +198,14 @@ test('backend refused: the client gets a FIN, not a reset, even with unread byte
   await client.closed;
 });
 
+test('a target Node refuses outright is unreachable, not a crash', LIMIT, async (t) => {
+  const proxy = await startProxy(t, () => ({ target: inet(70_000), connectTimeoutMs: 2000 }));
+  const client = await dial(t, proxy.port);
+  assert.equal((await client.ended).length, 0);
+  client.socket.end();
+  assert.deepEqual(await proxy.results[0], { outcome: 'backend-unreachable', reason: 'ERR_SOCKET_BAD_PORT', bytesFromClient: 0, bytesFromBackend: 0 });
+});
+
 test('unix backend missing: ENOENT, client closed cleanly', LIMIT, async (t) => {
   const dir = await tempDir(t);
   const proxy = await startProxy(t, () => ({ target: unixAt(path.join(dir, 'nobody.sock')), connectTimeoutMs: 2000 }));
