@@ -15,11 +15,12 @@ import type { Benchmark, BenchContext } from './lib/context.js';
 import { type Target, targetLine } from './lib/report.js';
 import { reload } from './reload.js';
 import { rssIdle } from './rss-idle.js';
+import { spawnRate } from './spawn-rate.js';
 import { supervisorScale } from './supervisor-scale.js';
 import { tcpmuxBulk } from './tcpmux-bulk.js';
 import { tcpmuxMatrix } from './tcpmux-matrix.js';
 
-const BENCHMARKS: readonly Benchmark[] = [configParse, supervisorScale, rssIdle, reload, tcpmuxMatrix, tcpmuxBulk];
+const BENCHMARKS: readonly Benchmark[] = [configParse, supervisorScale, rssIdle, reload, spawnRate, tcpmuxMatrix, tcpmuxBulk];
 
 const USAGE = `usage: npm run bench -- [--quick] [--only NAME[,NAME]]
   --quick          shorter runs (fewer iterations and connections)

@@ -86,15 +86,15 @@ export function runLoadProcess(ctx: BenchContext, args: readonly string[]): Prom
   });
 }
 
-async function startTpiesServer(ctx: BenchContext): Promise<Server> {
+async function startTpiesServer(ctx: BenchContext, root = ctx.root, label = 'tpies'): Promise<Server> {
   const port = await freePort();
-  const daemon = startTpies({ root: ctx.root, dir: ctx.tmp, name: 'matrix', configText: tpiesMatrixConfig(port), cleanup: ctx.cleanup });
+  const daemon = startTpies({ root, dir: ctx.tmp, name: `matrix-${label}`, configText: tpiesMatrixConfig(port), cleanup: ctx.cleanup });
   const up = await pollUntil(() => daemon.hasExited() || isListening(port), 30_000);
   if (!up || daemon.hasExited()) {
     await daemon.stop();
     throw new Error(`tpies did not start listening on ${port}:\n${daemon.logTail()}`);
   }
-  return { label: 'tpies', port, pid: daemon.pid, stop: () => daemon.stop() };
+  return { label, port, pid: daemon.pid, stop: () => daemon.stop() };
 }
 
 async function startPeerServer(ctx: BenchContext, name: PeerName, label: string): Promise<Server | undefined> {
@@ -152,6 +152,9 @@ export const tcpmuxMatrix: Benchmark = {
     const servers: Server[] = [];
     try {
       servers.push(await startTpiesServer(ctx));
+      // Another build of tpies side by side (say, the commit before a change), same load.
+      const baseline = process.env.TPIES_BENCH_BASELINE;
+      if (baseline) servers.push(await startTpiesServer(ctx, path.resolve(baseline), 'tpies-base'));
       const xinetd = await startPeerServer(ctx, 'xinetd', 'xinetd');
       if (xinetd) servers.push(xinetd);
       const inetd = await startPeerServer(ctx, 'inetutils-inetd', 'inetd');
@@ -206,17 +209,19 @@ export const tcpmuxMatrix: Benchmark = {
       ctx.out('RATIOS tpies/peer (conn/s: > 1 means tpies is faster; handshake p50: < 1 means tpies answers sooner)');
       ctx.out(
         table(
-          ['c', 'conn/s tpies/xinetd', 'conn/s tpies/inetd', 'hs p50 tpies/xinetd', 'hs p50 tpies/inetd'],
+          ['c', 'conn/s tpies/xinetd', 'conn/s tpies/inetd', 'hs p50 tpies/xinetd', 'hs p50 tpies/inetd', ...(process.env.TPIES_BENCH_BASELINE ? ['conn/s tpies/tpies-base'] : [])],
           CONCURRENCY.map((c) => {
             const t = get('tpies', c);
             const x = get('xinetd', c);
             const i = get('inetd', c);
+            const b = get('tpies-base', c);
             return [
               String(c),
               ratio(t?.connPerSec, x?.connPerSec),
               ratio(t?.connPerSec, i?.connPerSec),
               ratio(t?.latencyMs.handshake.p50, x?.latencyMs.handshake.p50),
               ratio(t?.latencyMs.handshake.p50, i?.latencyMs.handshake.p50),
+              ...(process.env.TPIES_BENCH_BASELINE ? [ratio(t?.connPerSec, b?.connPerSec)] : []),
             ];
           }),
         ),
