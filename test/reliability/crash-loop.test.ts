@@ -16,8 +16,11 @@ const DELAY_MS = size(50, 20);
 // The backoff component: doubling from 40 ms to a cap of 320 ms; the 6th start within the
 // window puts it to sleep for 1 s, then it starts afresh.
 const BACKOFF = { initialMs: 40, factor: 2, maxMs: 320, limit: 6, sleepMs: 1000 };
-// How late a restart may come after its delay: a timer, a fork and an exec on 2 shared cores.
-const LATE_MS = 150;
+// How late a restart may come after its delay: a timer, a fork and an exec on 2 cores that
+// other work shares. Typically a few ms; the 99th percentile must stay under LATE_P99_MS and
+// none may be later than LATE_MS (a stall, not jitter).
+const LATE_P99_MS = 100;
+const LATE_MS = 1000;
 const CPU_LIMIT_PCT = 50;
 
 const CONFIG = `
@@ -86,7 +89,9 @@ test('crash loop: restarts as configured, low daemon CPU, other components keep 
   const first = startedCount('crash');
   const deadline = Date.now() + RESTARTS * (DELAY_MS + LATE_MS) + 10_000;
   let rssMax = rssStart;
+  let rssHalf = Number.NaN;
   while (startedCount('crash') - first < RESTARTS) {
+    if (Number.isNaN(rssHalf) && startedCount('crash') - first >= RESTARTS / 2) rssHalf = d.rssMb();
     assert.ok(Date.now() < deadline, `only ${startedCount('crash') - first} of ${RESTARTS} restarts by the deadline`);
     assert.ok(d.running(), 'tpies is running');
     rssMax = Math.max(rssMax, d.rssMb());
@@ -116,6 +121,7 @@ test('crash loop: restarts as configured, low daemon CPU, other components keep 
   gaps.sort((a, b) => a - b);
   const early = gaps.filter((g) => g < DELAY_MS - 1).length;
   const late = gaps.filter((g) => g > DELAY_MS + LATE_MS).length;
+  const gapP99 = gaps[Math.floor(gaps.length * 0.99)] ?? Number.NaN;
   const throttled = crash.filter((l) => l.msg === 'respawn throttled').length;
 
   // --- the backoff component: 40, 80, 160, 320, 320 ms, then asleep for 1 s after 6 starts.
@@ -135,7 +141,7 @@ test('crash loop: restarts as configured, low daemon CPU, other components keep 
     const next = cycle.slice(i + 1).find((l) => l.msg === 'component started');
     if (exit && next) backoffGaps.push(time(next) - time(exit));
   }
-  const backoffOff = backoffGaps.filter((g, i) => g < expectedDelays[i]! - 1 || g > expectedDelays[i]! + LATE_MS);
+  const backoffOff = backoffGaps.filter((g, i) => g < expectedDelays[i]! - 1 || g > expectedDelays[i]! + LATE_P99_MS);
 
   const ok = exchanges.filter((e) => typeof e === 'number');
   const failed = exchanges.filter((e) => typeof e === 'string');
@@ -143,8 +149,8 @@ test('crash loop: restarts as configured, low daemon CPU, other components keep 
   const cpuPct = (cpuSeconds / wallSeconds) * 100;
   const restarts = startedCount('crash') - first;
   const pass =
-    wrongDelay.length === 0 && early === 0 && late === 0 && throttled === 0 && JSON.stringify(delays) === JSON.stringify(expectedDelays) &&
-    sleepLine?.['sleepMs'] === BACKOFF.sleepMs && sleptMs >= BACKOFF.sleepMs - 1 && sleptMs <= BACKOFF.sleepMs + LATE_MS && backoffOff.length === 0 &&
+    wrongDelay.length === 0 && early === 0 && late === 0 && gapP99 <= DELAY_MS + LATE_P99_MS && throttled === 0 && JSON.stringify(delays) === JSON.stringify(expectedDelays) &&
+    sleepLine?.['sleepMs'] === BACKOFF.sleepMs && sleptMs >= BACKOFF.sleepMs - 1 && sleptMs <= BACKOFF.sleepMs + LATE_P99_MS && backoffOff.length === 0 &&
     failed.length === 0 && ok.length > 0 && cpuPct <= CPU_LIMIT_PCT;
   record(t, {
     scenario: 'crash-loop',
@@ -152,27 +158,29 @@ test('crash loop: restarts as configured, low daemon CPU, other components keep 
       restarts,
       'delay (ms)': DELAY_MS,
       'gap p50 (ms)': gaps[Math.floor(gaps.length / 2)] ?? Number.NaN,
+      'gap p99 (ms)': gapP99,
       'gap max (ms)': gaps.at(-1) ?? Number.NaN,
       'early/late restarts': `${early}/${late}`,
       'backoff delays (ms)': delays.join(' '),
       'slept (ms)': sleptMs,
       'daemon CPU (% of one core)': Math.round(cpuPct * 10) / 10,
       'daemon CPU per restart (ms)': Math.round((cpuSeconds * 1000 * 10) / (restarts + backoff.filter((l) => l.msg === 'component started').length)) / 10,
-      'RSS start/max (MB)': `${Math.round(rssStart)}/${Math.round(rssMax)}`,
+      'RSS start/half-way/max (MB)': `${Math.round(rssStart)}/${Math.round(rssHalf)}/${Math.round(rssMax)}`,
       'echo exchanges ok/failed': `${ok.length}/${failed.length}`,
       'echo p99 (ms)': Math.round((rtts[Math.floor(rtts.length * 0.99)] ?? Number.NaN) * 10) / 10,
     },
-    condition: `every delay and the sleep as configured (restart ≤ ${LATE_MS} ms late), daemon CPU ≤ ${CPU_LIMIT_PCT} % of a core, every echo exchange served`,
+    condition: `every delay and the sleep as configured (restarts never early, p99 ≤ ${LATE_P99_MS} ms late), daemon CPU ≤ ${CPU_LIMIT_PCT} % of a core, every echo exchange served`,
     pass,
   });
   assert.deepEqual(wrongDelay.map((l) => l['delayMs']), []);
   assert.equal(throttled, 0, 'limit 0 never throttles');
   assert.equal(early, 0, `restarts earlier than ${DELAY_MS} ms: gaps ${gaps.slice(0, 5).join(', ')}`);
   assert.equal(late, 0, `restarts more than ${LATE_MS} ms late: gaps ${gaps.slice(-5).join(', ')}`);
+  assert.ok(gapP99 <= DELAY_MS + LATE_P99_MS, `gap p99 ${gapP99} ms for a ${DELAY_MS} ms delay`);
   assert.deepEqual(delays, expectedDelays, 'backoff delays');
   assert.equal(sleepLine?.['sleepMs'], BACKOFF.sleepMs);
   assert.equal(sleepLine?.['starts'], BACKOFF.limit);
-  assert.ok(sleptMs >= BACKOFF.sleepMs - 1 && sleptMs <= BACKOFF.sleepMs + LATE_MS, `slept ${sleptMs} ms`);
+  assert.ok(sleptMs >= BACKOFF.sleepMs - 1 && sleptMs <= BACKOFF.sleepMs + LATE_P99_MS, `slept ${sleptMs} ms`);
   assert.deepEqual(backoffOff, [], `backoff gaps ${backoffGaps.join(', ')} for delays ${expectedDelays.join(', ')}`);
   assert.deepEqual(failed.slice(0, 5), [], 'echo exchanges during the loop');
   assert.ok(ok.length >= 10, `${ok.length} echo exchanges`);
