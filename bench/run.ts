@@ -19,8 +19,10 @@ import { spawnRate } from './spawn-rate.js';
 import { supervisorScale } from './supervisor-scale.js';
 import { tcpmuxBulk } from './tcpmux-bulk.js';
 import { tcpmuxMatrix } from './tcpmux-matrix.js';
+import { sniffForward } from './sniff-forward.js';
+import { sniffHttp } from './sniff-http.js';
 
-const BENCHMARKS: readonly Benchmark[] = [configParse, supervisorScale, rssIdle, reload, spawnRate, tcpmuxMatrix, tcpmuxBulk];
+const BENCHMARKS: readonly Benchmark[] = [configParse, supervisorScale, rssIdle, reload, spawnRate, tcpmuxMatrix, tcpmuxBulk, sniffForward, sniffHttp];
 
 const USAGE = `usage: npm run bench -- [--quick] [--only NAME[,NAME]]
   --quick          shorter runs (fewer iterations and connections)

@@ -4,8 +4,10 @@
 //            as the TCPMUX master does)
 //   pipe     the naive proxy: client.pipe(backend); backend.pipe(client)
 //   sink     reads until EOF, answers with the byte count and closes
+//   http     a node HTTP server answering every request with a short 200 (bench/sniff-http.ts)
 // Listens on an ephemeral loopback port and prints `LISTENING <port>`; exits when its stdin
 // closes, so it never outlives the benchmark.
+import { createServer as createHttpServer } from 'node:http';
 import net from 'node:net';
 import { forward } from '../../src/sniff/forward.js';
 
@@ -44,11 +46,11 @@ function serve(socket: net.Socket): void {
   }
 }
 
-if (mode !== 'sink' && !(targetPort > 0 && targetPort < 65536)) {
-  process.stderr.write('usage: forward-proxy.ts forward|pipe TARGET_PORT | sink\n');
+if (mode !== 'sink' && mode !== 'http' && !(targetPort > 0 && targetPort < 65536)) {
+  process.stderr.write('usage: forward-proxy.ts forward|pipe TARGET_PORT | sink | http\n');
   process.exit(64);
 }
-const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true }, serve);
+const server = mode === 'http' ? createHttpServer((_req, res) => res.end('ok\n')) : net.createServer({ pauseOnConnect: true, allowHalfOpen: true }, serve);
 server.listen({ host: '127.0.0.1', port: 0 }, () => {
   process.stdout.write(`LISTENING ${(server.address() as net.AddressInfo).port}\n`);
 });
