@@ -500,6 +500,8 @@ test('the control API: slowloris clients are cut off in time and never lock othe
   const { log } = createMemoryLogger('debug');
   // The daemon's limit is 10 s; a shorter one (the same code path) keeps the test short.
   const timeoutMs = 1000;
+  // Timers on 2 shared cores (npm test runs two files at once) may fire this late.
+  const slackMs = 1000;
   const server = await startControlServer(d.daemon, { socket: { kind: 'unix', path: socketPath, url: `unix://${socketPath}` }, acls: () => controlAclsOf(d.daemon.config), log, requestTimeoutMs: timeoutMs });
   t.after(() => server.close());
   const header = `GET /instance HTTP/1.1\r\nHost: tpies\r\nX-Slow: ${'a'.repeat(400)}\r\n\r\n`;
@@ -529,19 +531,19 @@ test('the control API: slowloris clients are cut off in time and never lock othe
   const refused = legit.filter((l) => l.answer.status !== 200);
   const lockoutMs = refused.length === 0 ? 0 : Math.max(...refused.map((l) => l.at + l.answer.ms));
   const afterCutoff = legit.filter((l) => l.at > heldMs + 100);
-  const stalledCut = stalled.filter((a) => a.closed !== 'timeout' && a.ms < timeoutMs + 500).length;
+  const stalledCut = stalled.filter((a) => a.closed !== 'timeout' && a.ms < timeoutMs + slackMs).length;
   // A request that takes longer than the limit to arrive is cut off, even if bytes keep coming.
-  const trickleCut = trickled.filter((a) => a.closed !== 'timeout' && a.ms < timeoutMs + 500).length;
+  const trickleCut = trickled.filter((a) => a.closed !== 'timeout' && a.ms < timeoutMs + slackMs).length;
   record(t, {
     scenario: 'hostile-control-slowloris',
     figures: { 'request limit (ms)': timeoutMs, 'trickling clients': trickle, 'trickling cut in time': trickle === trickleCut ? trickle : trickleCut, 'longest held (ms)': Math.round(heldMs), 'stalled clients cut': `${stalledCut}/${stallers}`, 'legit served': `${served.length}/${legit.length}`, 'legit locked out for (ms)': Math.round(lockoutMs) },
-    condition: `slow senders cut within the request limit + 0.5 s; legit clients served again right after`,
-    pass: stalledCut === stallers && trickleCut === trickle && afterCutoff.every((l) => l.answer.status === 200),
+    condition: `slow senders cut within the request limit + ${slackMs / 1000} s; legit clients served again right after`,
+    pass: stalledCut === stallers && trickleCut === trickle && afterCutoff.every((l) => l.answer.status === 200) && lockoutMs <= timeoutMs + slackMs,
   });
   assert.equal(stalledCut, stallers, 'stalled request senders are closed after the limit');
   assert.equal(trickleCut, trickle, `trickling request senders closed in time (longest held ${Math.round(heldMs)} ms)`);
   assert.ok(afterCutoff.length >= 3, `${afterCutoff.length} legit requests after the cutoff`);
   assert.deepEqual(afterCutoff.map((l) => l.answer.status), afterCutoff.map(() => 200), 'legit requests after the slow ones were cut');
   // Nobody is locked out for longer than the slow clients could hold their connections.
-  assert.ok(lockoutMs <= timeoutMs + 500, `locked out for ${Math.round(lockoutMs)} ms`);
+  assert.ok(lockoutMs <= timeoutMs + slackMs, `locked out for ${Math.round(lockoutMs)} ms`);
 });
