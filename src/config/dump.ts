@@ -3,7 +3,7 @@
 // so socket URLs and ACL addresses are printed as they were written (the model keeps that
 // text), and env operations in the form that reads back as the same operations.
 import type { Location, Node, StatementNode, ValueNode } from './ast.js';
-import type { Acl, AclAddress, AclRef, Component, Config, EnvOp, ExitMatch, Limits, ProcessSettings, Redirect, RespawnPolicy, ReturnCode, TcpmuxSettings } from './model.js';
+import type { Acl, AclAddress, AclRef, Component, Config, EnvOp, ExitMatch, Limits, MatchRule, ProcessSettings, Redirect, RespawnPolicy, ReturnCode, TcpmuxSettings } from './model.js';
 import { EXIT_CODES } from './read/return-code.js';
 import { isBareWord, printTree } from './print.js';
 
@@ -64,13 +64,17 @@ function componentStatement(c: Component, config: Config): StatementNode {
   if (c.service !== undefined) body.push(st('service', [c.service]));
   if (c.tcpmuxMaster !== undefined) body.push(st('tcpmux-master', [c.tcpmuxMaster]));
   if (c.tcpmux && !sameJson(c.tcpmux, config.tcpmux)) body.push(...tcpmuxStatements(c.tcpmux));
+  body.push(...(c.match ?? []).map(matchStatement));
+  if (c.forward) body.push(st('forward', [c.forward.url]));
+  if (c.proxyProtocol !== undefined) body.push(st('proxy-protocol', [`v${c.proxyProtocol}`]));
+  if (c.connectTimeoutMs !== undefined) body.push(st('connect-timeout', [seconds(c.connectTimeoutMs)]));
   const numbers: ReadonlyArray<[string, number | undefined]> = [
     ['max-instances', c.maxInstances], ['max-rate', c.maxRate], ['max-ip-connections', c.maxIpConnections],
   ];
   for (const [name, n] of numbers) if (n !== undefined) body.push(st(name, [String(n)]));
   const texts: ReadonlyArray<[string, string | undefined]> = [
     ['max-instances-message', c.maxInstancesMessage], ['max-ip-connections-message', c.maxIpConnectionsMessage],
-    ['access-denied-message', c.accessDeniedMessage], ['remove-file', c.removeFile],
+    ['access-denied-message', c.accessDeniedMessage], ['remove-file', c.removeFile], ['no-match-message', c.noMatchMessage],
   ];
   for (const [name, t] of texts) if (t !== undefined) body.push(st(name, [t]));
   body.push(...aclRefStatements('acl', c.acl), ...aclRefStatements('list-acl', c.listAcl), ...aclRefStatements('admin-acl', c.adminAcl));
@@ -167,7 +171,29 @@ function envStatement(op: EnvOp): StatementNode {
 }
 
 function tcpmuxStatements(t: TcpmuxSettings): StatementNode[] {
-  return [st('tcpmux-timeout', [seconds(t.timeoutMs)]), st('tcpmux-line-max', [String(t.maxLineBytes)])];
+  return [
+    st('tcpmux-timeout', [seconds(t.timeoutMs)]),
+    st('tcpmux-line-max', [String(t.maxLineBytes)]),
+    st('sniff-timeout', [seconds(t.sniffTimeoutMs)]),
+    st('sniff-limit', [String(t.sniffLimit)]),
+  ];
+}
+
+function matchStatement(m: MatchRule): StatementNode {
+  switch (m.kind) {
+    case 'prefix':
+      return st('match', [m.kind, m.text]);
+    case 'regex':
+      return st('match', [m.kind, m.source]);
+    case 'tls':
+    case 'http': {
+      const conditions = m.kind === 'tls' ? [['sni', m.sni], ['alpn', m.alpn]] as const : [['host', m.host]] as const;
+      const body = conditions.flatMap(([name, values]) => (values ? [st(name, [list(values)])] : []));
+      return body.length > 0 ? block('match', [m.kind], body) : st('match', [m.kind]);
+    }
+    default:
+      return st('match', [m.kind]);
+  }
 }
 
 function respawnStatement(r: RespawnPolicy): StatementNode {
