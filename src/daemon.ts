@@ -13,6 +13,7 @@ import { type ComponentStatus, Supervisor } from './supervisor/supervisor.js';
 import type { Component } from './config/model.js';
 import { launchWithListeningSocket } from './inetd/accept-mode.js';
 import { Network } from './inetd/network.js';
+import { watchDescriptors } from './inetd/descriptors.js';
 import { isIP } from 'node:net';
 import type { AclRef } from './config/model.js';
 import { compileAcl, describeDecision } from './acl/acl.js';
@@ -158,6 +159,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     if (!config.components.some((c) => c.tag === name && c.mode === 'inetd' && c.socket)) log.warn({ name }, 'inherited socket matches no inetd component');
   }
   await network.apply(config, launcher, inherited);
+  const descriptors = watchDescriptors(log);
   supervisor.load(config);
   log.info({ config: options.configFile, components: config.components.length }, 'tpies started');
 
@@ -249,6 +251,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         log.info({}, 'tpies stopping');
         await watcher?.close();
         await reloading;
+        descriptors.stop();
         await Promise.all([network.close(config.shutdownTimeoutMs), supervisor.stop()]);
         if (pidfile !== undefined) releasePidfile(pidfile);
         log.info({}, 'tpies stopped');

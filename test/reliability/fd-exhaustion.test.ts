@@ -116,14 +116,18 @@ test('descriptor exhaustion: the daemon never exits and serves again once descri
   }
   let afterOk = 0;
   for (let i = 0; i < AFTER_EXCHANGES && tpies.running(); i++) if (await echoOk(port)) afterOk++;
+  // tpies looks at its descriptor count once a second.
+  await tpies.waitLog((l) => l.msg === 'file descriptors available again', 3000).catch(() => undefined);
   clearInterval(sampler);
 
-  const aboutIt = tpies.log.filter((l) => l.msg === 'accept failed' || /EMFILE|ENFILE/.test(JSON.stringify(l)));
+  const aboutIt = tpies.log.filter((l) => l.msg === 'accept failed' || /EMFILE|ENFILE|file descriptors/.test(JSON.stringify(l)));
+  const announced = tpies.log.some((l) => String(l.msg).startsWith('file descriptors exhausted'));
+  const recovered = tpies.log.some((l) => l.msg === 'file descriptors available again');
   const fatal = tpies.log.filter((l) => l.level === 'fatal' || l.level === 60);
   const aliveAfter = tpies.running();
   const exit = aliveAfter ? await tpies.stop() : await tpies.exited;
   const answered = answers.filter((a) => a.ended).length;
-  const pass = aliveExhausted && aliveAfterAsking && aliveAfter && answered === answers.length && recoveryMs <= RECOVERY_LIMIT_MS && afterOk === AFTER_EXCHANGES && exit.code === 0;
+  const pass = announced && recovered && aliveExhausted && aliveAfterAsking && aliveAfter && answered === answers.length && recoveryMs <= RECOVERY_LIMIT_MS && afterOk === AFTER_EXCHANGES && exit.code === 0;
 
   record(t, {
     scenario: 'descriptor exhaustion',
@@ -147,7 +151,7 @@ test('descriptor exhaustion: the daemon never exits and serves again once descri
       [`echo exchanges after, of ${AFTER_EXCHANGES}`]: afterOk,
       'exit code on SIGTERM': aliveAfter ? String(exit.code) : `exited by itself (${String(exit.code ?? exit.signal)})`,
     },
-    condition: `never exits (running while exhausted, after the held clients ask for a service, after the release; exit 0 on SIGTERM); every asking client answered or closed within ${ANSWER_LIMIT_MS / 1000} s; an echo exchange succeeds within ${RECOVERY_LIMIT_MS / 1000} s of the release and all ${AFTER_EXCHANGES} after it`,
+    condition: `logs the exhaustion and the recovery; never exits (running while exhausted, after the held clients ask for a service, after the release; exit 0 on SIGTERM); every asking client answered or closed within ${ANSWER_LIMIT_MS / 1000} s; an echo exchange succeeds within ${RECOVERY_LIMIT_MS / 1000} s of the release and all ${AFTER_EXCHANGES} after it`,
     pass,
   });
 
@@ -156,6 +160,8 @@ test('descriptor exhaustion: the daemon never exits and serves again once descri
     .map((l) => JSON.stringify(l))
     .join('\n')}`;
   assert.ok(aliveExhausted, 'running while exhausted');
+  assert.ok(announced, `the exhaustion is logged${why}`);
+  assert.ok(recovered, `the recovery is logged${why}`);
   assert.ok(dropped > 0 && stillHeld.length < CLIENTS, `the limit was reached (held ${stillHeld.length}, dropped ${dropped})`);
   assert.ok(fdsPeak <= NOFILE, `descriptors ${fdsPeak} within the limit`);
   assert.ok(aliveAfterAsking, `running after accepted clients asked for a service while descriptors were exhausted${why}`);
