@@ -160,7 +160,7 @@ test('reload storm: no client fails, broken configs change nothing, the last val
     figures: {
       SIGHUPs: SIGNALS + 2,
       'storm (s)': Math.round(stormSeconds * 10) / 10,
-      'reloads run (signals coalesce)': requested,
+      'reloads run': requested,
       applied,
       rejected,
       'TCPMUX exchanges ok': served,
