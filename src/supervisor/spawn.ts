@@ -81,18 +81,43 @@ export function spawnChild(request: SpawnRequest): Child {
  */
 export async function spawnChildAsync(request: SpawnRequest): Promise<Child> {
   if (method !== 'auto' || native === undefined) return spawnExeca(request);
-  const prepared = prepare(native, request, true);
+  // A stalled threadpool (every thread parked, e.g. by flags-wait polls) would hold the
+  // spawn for as long; the event loop does it then, as spawnChild would.
+  const viaPool = !threadpool.stalled();
+  const prepared = prepare(native, request, viaPool);
   if (!('spawnRequest' in prepared)) return prepared;
+  if (!viaPool) return started(native, prepared, spawnRetryingShell(native, prepared));
   let result: PosixSpawnResult;
+  const done = threadpool.begin();
   try {
     result = await native.spawner.spawnAsync(prepared.spawnRequest);
     if (result.errno === ENOEXEC) result = await native.spawner.spawnAsync(shellFallback(prepared));
   } catch {
     // koffi's async queue is full (max_async_calls): do it here and now.
     result = spawnRetryingShell(native, prepared);
+  } finally {
+    done();
   }
   return started(native, prepared, result);
 }
+
+// In flight on the threadpool, and when one last finished (or the first began). A spawn
+// there takes ~1 ms; none finishing for STALL_MS while some wait means no thread is free.
+const STALL_MS = 20;
+const threadpool = {
+  inFlight: 0,
+  lastProgress: 0,
+  stalled(): boolean {
+    return this.inFlight > 0 && performance.now() - this.lastProgress > STALL_MS;
+  },
+  begin(): () => void {
+    if (this.inFlight++ === 0) this.lastProgress = performance.now();
+    return () => {
+      this.inFlight--;
+      this.lastProgress = performance.now();
+    };
+  },
+};
 
 // ---- posix_spawn ----------------------------------------------------------------------------
 

@@ -7,6 +7,8 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
+import { POLLIN, loadLibc } from '../../../src/native/libc.js';
+import { loadPosixSpawn } from '../../../src/native/posix-spawn.js';
 import { type Child, type ChildExit, type SpawnRequest, setSpawnMethod, spawnChild, spawnChildAsync, spawnMethod } from '../../../src/supervisor/spawn.js';
 
 const TIMEOUT = { timeout: 20_000 };
@@ -220,4 +222,32 @@ test('many concurrent async spawns on sockets-as-files all end with their own st
   assert.deepEqual(exits, Array.from({ length: 64 }, (_, i) => ({ exitCode: i })));
   // Every stderr pipe ends (the parent kept no write end).
   await Promise.all(children.map((c) => text(c.stderr)));
+});
+
+test('with every threadpool thread parked, async spawns fall back to the event loop', TIMEOUT, async (t) => {
+  const libc = loadLibc();
+  const spawner = loadPosixSpawn();
+  if (libc instanceof Error) throw libc;
+  if (spawner instanceof Error) throw spawner;
+  const track = guard(t);
+  // Park every thread (as flags-wait polls can) on a pipe that never gets data.
+  const [readEnd, writeEnd] = spawner.pipe() as readonly [number, number];
+  t.after(() => [readEnd, writeEnd].forEach((fd) => spawner.close(fd)));
+  const threads = Number(process.env.UV_THREADPOOL_SIZE ?? 4);
+  const pollfd = Buffer.alloc(8);
+  pollfd.writeInt32LE(readEnd, 0);
+  pollfd.writeInt16LE(POLLIN, 4);
+  const parked = Array.from({ length: threads }, () => libc.pollAsync(Buffer.from(pollfd), 1, 1500));
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  const t0 = performance.now();
+  // The first one goes to the pool and waits there; once nothing has finished for a while,
+  // the next ones are started on the loop.
+  const stuck = spawnChildAsync(base({ file: '/bin/sh', args: ['-c', 'exit 5'] }));
+  await new Promise((resolve) => setTimeout(resolve, 60));
+  const quick = await Promise.all(Array.from({ length: 5 }, (_, i) => spawnChildAsync(base({ file: '/bin/sh', args: ['-c', `exit ${i}`] }))));
+  quick.forEach(track);
+  assert.deepEqual(await Promise.all(quick.map((c) => c.exited)), [0, 1, 2, 3, 4].map((exitCode) => ({ exitCode })));
+  assert.ok(performance.now() - t0 < 1000, `done before the polls time out (${Math.round(performance.now() - t0)} ms)`);
+  assert.deepEqual(await track(await stuck).exited, { exitCode: 5 });
+  assert.deepEqual(await Promise.all(parked), Array.from({ length: threads }, () => 0));
 });
