@@ -33,6 +33,8 @@ export interface CompiledAcl {
   /** The defacl name, or undefined for an inline `acl { … }`. */
   readonly name: string | undefined;
   decide(peer: Peer): AclDecision;
+  /** `decide` for a peer already parsed (decideChain parses once for every level). */
+  decideProbe(probe: Probe): AclDecision;
 }
 
 /** The combined answer of global → master → subordinate ACLs. */
@@ -56,13 +58,14 @@ export function compileAcl(acl: Acl, defacls: ReadonlyMap<string, Acl>): Compile
   return {
     name: acl.name,
     decide: (peer) => evaluate(root, probeOf(peer), { memo: undefined }),
+    decideProbe: (probe) => evaluate(root, probe, { memo: undefined }),
   };
 }
 
 // An ACL that denies everyone; used where a reference cannot be resolved.
 export function denyAllAcl(name: string | undefined, reason: FailClosedReason): CompiledAcl {
   const result: AclDecision = { decision: 'deny', path: name === undefined ? [] : [name], trail: [], failClosed: reason };
-  return { name, decide: () => result };
+  return { name, decide: () => result, decideProbe: () => result };
 }
 
 // Walk global → master → subordinate (pies manual, TCPMUX: "only if all three allow").
@@ -70,11 +73,13 @@ export function denyAllAcl(name: string | undefined, reason: FailClosedReason): 
 // as in pies (hence "end a restrictive ACL with `deny any;`"). Exception, to fail closed: a
 // peer whose address cannot be read is never admitted by a default, not even by an empty chain.
 export function decideChain(acls: readonly CompiledAcl[], peer: Peer, defaultDecision: 'allow' | 'deny' = 'allow'): ChainDecision {
-  const normalized = normalizePeer(peer);
-  const unknown = probeOf(normalized).kind === 'unknown';
+  // Most connections meet no ACL at all: no address parse for them (the handshake path).
+  if (acls.length === 0) return { decision: unreadable(normalizePeer(peer)) ? 'deny' : 'allow', level: undefined, results: [] };
+  const probe = probeOf(peer);
+  const unknown = probe.kind === 'unknown';
   const results: AclDecision[] = [];
   for (let level = 0; level < acls.length; level++) {
-    const result = acls[level]!.decide(normalized);
+    const result = acls[level]!.decideProbe(probe);
     results.push(result);
     const outcome = result.decision === 'no-match' ? (unknown ? 'deny' : defaultDecision) : result.decision;
     if (outcome === 'deny') return { decision: 'deny', level, results };
@@ -250,13 +255,19 @@ function heightOf(start: string, c: Compiler): number {
 
 // ---- evaluation --------------------------------------------------------------------------
 
-type Probe =
+export type Probe =
   | { readonly kind: 4 | 6; readonly address: SocketAddress }
   | { readonly kind: 'unix'; readonly path: string }
   | { readonly kind: 'unknown' };
 
 const UNKNOWN: Probe = { kind: 'unknown' };
 const NO_MATCH: AclDecision = { decision: 'no-match', path: [], trail: [] };
+
+// What probeOf would call unknown, without building the probe. normalizePeer has checked the
+// address with isIP and split off any zone, which is all SocketAddress would refuse.
+function unreadable(p: Peer): boolean {
+  return p.kind === 'unknown' || (p.kind === 'unix' && p.path === '');
+}
 
 // Parse the peer once per decision; SocketAddress both validates it and makes BlockList
 // lookups ~10x cheaper than passing strings.

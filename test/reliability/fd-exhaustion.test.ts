@@ -116,8 +116,8 @@ test('descriptor exhaustion: the daemon never exits and serves again once descri
   }
   let afterOk = 0;
   for (let i = 0; i < AFTER_EXCHANGES && tpies.running(); i++) if (await echoOk(port)) afterOk++;
-  // tpies looks at its descriptor count once a second.
-  await tpies.waitLog((l) => l.msg === 'file descriptors available again', 3000).catch(() => undefined);
+  // tpies probes for a descriptor once a second and calls it a recovery after three.
+  await tpies.waitLog((l) => l.msg === 'file descriptors available again', 6000).catch(() => undefined);
   clearInterval(sampler);
 
   const aboutIt = tpies.log.filter((l) => l.msg === 'accept failed' || /EMFILE|ENFILE|file descriptors/.test(JSON.stringify(l)));
