@@ -21,6 +21,7 @@ import { type Socket, connect } from 'node:net';
 import type { SocketAddress } from '../config/model.js';
 import { closeAfter } from '../inetd/linger.js';
 import { type Endpoint, proxyHeader } from './proxy-header.js';
+import { userBufferSymbols, useUserBuffer } from '../inetd/user-buffer.js';
 
 export interface ForwardOptions {
   readonly target: SocketAddress;
@@ -207,16 +208,6 @@ function relayBuffers(from: () => Socket, to: Socket, count: (n: number) => void
   };
 }
 
-interface UserBufferSymbols {
-  readonly kBuffer: symbol;
-  readonly kBufferCb: symbol;
-  readonly kBufferGen: symbol;
-}
-
-interface UserBufferHandle {
-  _handle?: { useUserBuffer?: (buf: Uint8Array) => void } | null;
-}
-
 // Start relaying client ─▶ backend. The client was accepted paused; if a line reader left its
 // own 1-byte user buffer on it, ours replaces it.
 function relayFromClient(client: Socket, backend: Socket, count: (n: number) => void): void {
@@ -230,12 +221,7 @@ function relayFromClient(client: Socket, backend: Socket, count: (n: number) => 
   }
   if (symbols) {
     const relay = relayBuffers(() => client, backend, count);
-    const target = client as unknown as Record<symbol, unknown>;
-    const first = relay.buffer();
-    target[symbols.kBufferGen] = relay.buffer;
-    target[symbols.kBufferCb] = relay.callback;
-    target[symbols.kBuffer] = first;
-    (client as unknown as UserBufferHandle)._handle?.useUserBuffer?.(first);
+    useUserBuffer(client, symbols, relay.buffer(), relay.callback, relay.buffer);
   } else {
     client.on('data', (chunk: Buffer) => {
       count(chunk.length);
@@ -246,13 +232,3 @@ function relayFromClient(client: Socket, backend: Socket, count: (n: number) => 
   client.resume();
 }
 
-function userBufferSymbols(socket: Socket): UserBufferSymbols | undefined {
-  const symbols = Object.getOwnPropertySymbols(socket);
-  const find = (name: string): symbol | undefined => symbols.find((s) => s.description === name);
-  const kBuffer = find('kBuffer');
-  const kBufferCb = find('kBufferCb');
-  const kBufferGen = find('kBufferGen');
-  const handle = (socket as unknown as UserBufferHandle)._handle;
-  if (!kBuffer || !kBufferCb || !kBufferGen || typeof handle?.useUserBuffer !== 'function') return undefined;
-  return { kBuffer, kBufferCb, kBufferGen };
-}

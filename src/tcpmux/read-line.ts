@@ -8,6 +8,7 @@
 import { readSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { handleFd } from '../inetd/handle-fd.js';
+import { type UserBufferSymbols, userBufferSymbols, useUserBuffer } from '../inetd/user-buffer.js';
 import { type LineResult, createLineReader } from './protocol.js';
 
 export interface ReadLineOptions {
@@ -24,10 +25,6 @@ export interface LineRead {
   cancel(): void;
 }
 
-interface UserBufferSocket {
-  _handle?: { useUserBuffer?: (buf: Uint8Array) => void; reading?: boolean } | null;
-}
-
 // Read the line; the socket must have been accepted paused and must not be read elsewhere.
 export function readServiceLine(socket: Socket, options: ReadLineOptions): LineRead {
   const symbols = userBufferSymbols(socket);
@@ -40,16 +37,7 @@ export function hasUserBuffer(socket: Socket): boolean {
   return userBufferSymbols(socket) !== undefined;
 }
 
-function userBufferSymbols(socket: Socket): { kBuffer: symbol; kBufferCb: symbol } | undefined {
-  const symbols = Object.getOwnPropertySymbols(socket);
-  const kBuffer = symbols.find((s) => s.description === 'kBuffer');
-  const kBufferCb = symbols.find((s) => s.description === 'kBufferCb');
-  const handle = (socket as unknown as UserBufferSocket)._handle;
-  if (!kBuffer || !kBufferCb || typeof handle?.useUserBuffer !== 'function') return undefined;
-  return { kBuffer, kBufferCb };
-}
-
-function readWithUserBuffer(socket: Socket, { kBuffer, kBufferCb }: { kBuffer: symbol; kBufferCb: symbol }, options: ReadLineOptions): LineRead {
+function readWithUserBuffer(socket: Socket, symbols: UserBufferSymbols, options: ReadLineOptions): LineRead {
   const reader = createLineReader({ maxLineBytes: options.maxLineBytes });
   const one = Buffer.alloc(1);
   let settle!: (r: ReadLineResult) => void;
@@ -69,17 +57,14 @@ function readWithUserBuffer(socket: Socket, { kBuffer, kBufferCb }: { kBuffer: s
   const onEnd = (): void => settle(reader.end());
   const onError = (error: NodeJS.ErrnoException): void => settle({ state: 'error', code: error.code ?? 'EIO' });
   const timer = setTimeout(() => settle({ state: 'timeout' }), options.timeoutMs);
-  const target = socket as unknown as Record<symbol, unknown>;
-  target[kBuffer] = one;
   // Returning false makes Node stop reading (readStop) right after this byte.
-  target[kBufferCb] = (nread: number): boolean => {
+  useUserBuffer(socket, symbols, one, (nread) => {
     if (done || nread <= 0) return false;
     const r = reader.push(one);
     if (r.state === 'more') return true;
     settle(r);
     return false;
-  };
-  (socket as unknown as UserBufferSocket)._handle?.useUserBuffer?.(one);
+  });
   socket.on('end', onEnd);
   socket.on('error', onError);
   socket.resume();
@@ -136,7 +121,8 @@ export function discardInput(socket: Socket, maxBytes: number): void {
   let seen = 0;
   const symbols = userBufferSymbols(socket);
   const target = socket as unknown as Record<symbol, unknown>;
-  if (symbols && target[symbols.kBuffer] !== undefined) {
+  // A user buffer is in place (null is the constructor's "none"): keep reading into it.
+  if (symbols && target[symbols.kBuffer]) {
     target[symbols.kBufferCb] = (nread: number): boolean => {
       seen += Math.max(0, nread);
       if (seen <= maxBytes) return true;
