@@ -57,11 +57,21 @@ function parse(text: string): ParsedCidr {
   // isIPv4 has vetted the dotted quad (no leading zeros, octets up to 255), which ip-cidr
   // accepts as is: clearing the host bits by arithmetic gives what it would, much faster.
   if (family === 4) return { cidr: { family, address: ipv4Network(host, prefix), prefix } };
-  const block = `${host}/${prefix}`;
+  const block = `${hexTail(host)}/${prefix}`;
   if (!IPCIDR.isValidCIDR(block)) return { error: `"${text}" is not a valid CIDR block` };
   // ip-cidr's types do not narrow start() by its `type` option; addressObject is an ip-address object.
   const address = (new IPCIDR(block).start({ type: 'addressObject' }) as unknown as { correctForm(): string }).correctForm();
   return { cidr: { family, address, prefix } };
+}
+
+// ip-cidr refuses an IPv6 address written with an IPv4 tail (`64:ff9b::192.0.2.1`, RFC 4291
+// §2.2 form 3) unless it starts with ::ffff:, so the tail becomes two hex groups first.
+// isIPv6 has vetted the text: a tail is a dotted quad.
+function hexTail(host: string): string {
+  const colon = host.lastIndexOf(':');
+  if (!host.includes('.', colon)) return host;
+  const [a = 0, b = 0, c = 0, d = 0] = host.slice(colon + 1).split('.').map(Number);
+  return `${host.slice(0, colon + 1)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
 }
 
 function netmaskPrefix(mask: string): number | undefined {
