@@ -115,10 +115,10 @@ const v4Text = (n: bigint): string => [24n, 16n, 8n, 0n].map((s) => String((n >>
 const groups16 = (n: bigint): bigint[] => Array.from({ length: 8 }, (_, i) => (n >> BigInt(112 - 16 * i)) & 0xffffn);
 
 // Many spellings of one IPv6 address: full, zero-padded, compressed at any zero run (not
-// only the longest), upper case, and (unless told not to) the low 32 bits as a dotted quad.
-function v6Text(n: bigint, g: Gen, allowDotted = true): string {
+// only the longest), upper case, and with the low 32 bits as a dotted quad.
+function v6Text(n: bigint, g: Gen): string {
   const groups = groups16(n).map((x) => x.toString(16));
-  const dotted = allowDotted && g.chance(0.2);
+  const dotted = g.chance(0.2);
   const words = dotted ? groups.slice(0, 6) : groups;
   let text: string;
   const runs: Array<[number, number]> = [];
@@ -232,9 +232,7 @@ function randomItem(g: Gen): { text: string; item: RefItem } {
   }
   const n = near(6, g);
   const prefix = g.int(129);
-  // Rules with a dotted tail other than ::ffff:a.b.c.d are refused by the loader (a known
-  // limitation, failing closed: see the last test), so rules are spelled without one.
-  const body = v6Text(n, g, false);
+  const body = v6Text(n, g);
   return { text: prefix === 128 && g.chance(0.3) ? body : `${body}/${prefix}`, item: refItem(6, n, prefix) };
 }
 
