@@ -105,9 +105,15 @@ function bind(): PosixSpawn {
   check(attrSetSigdefault(attr, all) as number, 'posix_spawnattr_setsigdefault');
   check(attrSetFlags(attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF) as number, 'posix_spawnattr_setflags');
 
-  // File actions for one spawn; the caller destroys them once posix_spawn has returned.
+  // File actions for one spawn, released once posix_spawn has returned. Their buffers are
+  // kept for the next spawns (a few: async spawns hold theirs while in flight).
+  const spare: Buffer[] = [];
+  const release = (actions: Buffer): void => {
+    actionsDestroy(actions);
+    if (spare.length < 8) spare.push(actions);
+  };
   const actionsFor = (request: PosixSpawnRequest): Buffer | number => {
-    const actions = Buffer.alloc(ACTIONS_BYTES);
+    const actions = spare.pop() ?? Buffer.alloc(ACTIONS_BYTES);
     let err = actionsInit(actions) as number;
     if (err !== 0) return err;
     for (let target = 0; target < 3 && err === 0; target++) {
@@ -120,13 +126,22 @@ function bind(): PosixSpawn {
     }
     if (err === 0 && request.cwd !== undefined) err = addChdir(actions, request.cwd) as number;
     if (err !== 0) {
-      actionsDestroy(actions);
+      release(actions);
       return err;
     }
     return actions;
   };
   const argvOf = (request: PosixSpawnRequest): (string | null)[] => [...request.argv, null];
-  const envpOf = (request: PosixSpawnRequest): (string | null)[] => [...request.envp, null];
+  // The caller reuses one envp array for every start of a component: terminate it once.
+  const terminated = new WeakMap<readonly string[], readonly (string | null)[]>();
+  const envpOf = (request: PosixSpawnRequest): readonly (string | null)[] => {
+    let envp = terminated.get(request.envp);
+    if (envp === undefined) {
+      envp = [...request.envp, null];
+      terminated.set(request.envp, envp);
+    }
+    return envp;
+  };
 
   return {
     spawn(request) {
@@ -137,7 +152,7 @@ function bind(): PosixSpawn {
         const err = posixSpawn(pid, request.path, actions, attr, argvOf(request), envpOf(request)) as number;
         return err === 0 ? { pid: pid[0] ?? 0 } : { errno: err };
       } finally {
-        actionsDestroy(actions);
+        release(actions);
       }
     },
     spawnAsync(request) {
@@ -146,7 +161,7 @@ function bind(): PosixSpawn {
       const pid = new Int32Array(1);
       return new Promise((resolve, reject) => {
         posixSpawn.async(pid, request.path, actions, attr, argvOf(request), envpOf(request), (error: unknown, err: unknown) => {
-          actionsDestroy(actions);
+          release(actions);
           if (error) reject(error instanceof Error ? error : new Error(String(error)));
           else resolve(err === 0 ? { pid: pid[0] ?? 0 } : { errno: err as number });
         });

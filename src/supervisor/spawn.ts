@@ -261,12 +261,18 @@ function started({ spawner, reaper }: Native, prepared: Prepared, result: PosixS
   };
 }
 
+// Environments already found free of NUL bytes (requests are read-only; see envPairs).
+const cleanEnvs = new WeakSet<object>();
+
 // Cheap checks for what Node's spawn rejects before starting anything: NUL bytes, an empty
 // file, a socket without a descriptor, a bad fd number.
 function suspicious(request: SpawnRequest): boolean {
   if (request.file === '' || request.file.includes('\0') || request.argv0?.includes('\0') || request.cwd?.includes('\0')) return true;
   for (const arg of request.args) if (arg.includes('\0')) return true;
-  for (const key in request.env) if (key.includes('\0') || request.env[key]?.includes('\0')) return true;
+  if (!cleanEnvs.has(request.env)) {
+    for (const key in request.env) if (key.includes('\0') || request.env[key]?.includes('\0')) return true;
+    cleanEnvs.add(request.env);
+  }
   for (const t of [request.stdin, request.stdout, request.stderr]) {
     if (typeof t === 'number' ? !Number.isInteger(t) || t < 0 : typeof t === 'object' && handleFd(t) === undefined) return true;
   }
