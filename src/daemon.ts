@@ -42,6 +42,9 @@ export interface DaemonOptions extends LoadConfigOptions {
   readonly signal?: AbortSignal;
   /** Reload when the config file or an included file changes (`--watch`). */
   readonly watchConfig?: boolean | { readonly debounceMs?: number };
+  /** Runs once the config is loaded, before any component socket listens: the control
+   * socket is made here, so nothing is served before it can be controlled. */
+  readonly beforeListening?: (config: Config) => Promise<void>;
 }
 
 /**
@@ -157,6 +160,12 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   }
   for (const name of inherited.keys()) {
     if (!config.components.some((c) => c.tag === name && c.mode === 'inetd' && c.socket)) log.warn({ name }, 'inherited socket matches no inetd component');
+  }
+  try {
+    await options.beforeListening?.(config);
+  } catch (error) {
+    if (pidfile !== undefined) releasePidfile(pidfile);
+    throw error;
   }
   await network.apply(config, launcher, inherited);
   const descriptors = watchDescriptors(log);

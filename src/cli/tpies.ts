@@ -4,6 +4,7 @@ import { ConfigInvalidError, EXIT, PiesError } from '../errors.js';
 import type { SocketAddress } from '../config/model.js';
 import { type ControlServer, daemonControlOptions, startControlServer } from '../control/server.js';
 import { parseControlSocket } from '../control/socket-path.js';
+import type { ControlTarget } from '../control/routes.js';
 import { detach } from '../log/detach.js';
 import { clearActivationEnv, inheritedSockets } from '../systemd/activation.js';
 import { createNotifier } from '../systemd/notify.js';
@@ -93,9 +94,20 @@ async function runDaemon(options: TpiesOptions, io: CliIo): Promise<number> {
     process.off('SIGHUP', earlyHup);
   };
 
+  // The control socket is bound before any component listens (beforeListening); requests
+  // wait until the daemon is up, and reach it through `started`.
+  let control: ControlServer | undefined;
+  let started: Daemon | undefined;
+  let markStarted!: () => void;
+  const targetReady = new Promise<void>((resolve) => (markStarted = resolve));
+  const target = lateTarget(() => started);
   let daemon: Daemon;
   try {
     daemon = await startDaemon({
+      beforeListening: async (config) => {
+        const configNow = { get config() { return started?.config ?? config; } };
+        control = await startControlServer(target, { ...daemonControlOptions(configNow, log, controlOverride), targetReady });
+      },
       configFile: configPath(options, io),
       syntax: options.syntax,
       includeDirs: options.includeDirs,
@@ -109,24 +121,16 @@ async function runDaemon(options: TpiesOptions, io: CliIo): Promise<number> {
     });
   } catch (error) {
     removeEarly();
+    await control?.close();
     if (!(error instanceof PiesError)) throw error;
     io.stderr(error instanceof ConfigInvalidError ? diagnosticsText(error.diagnostics, error.sources) : `tpies: ${error.message}\n`);
     return error.exitCode;
   }
+  started = daemon;
+  markStarted();
   const unhandle = handleSignals(daemon, log);
   removeEarly();
   if (abort.signal.aborted) detach(daemon.stop(), log, 'stop');
-
-  let control: ControlServer | undefined;
-  try {
-    control = await startControlServer(daemon, daemonControlOptions(daemon, log, controlOverride));
-  } catch (error) {
-    await daemon.stop();
-    unhandle();
-    if (!(error instanceof PiesError)) throw error;
-    io.stderr(`tpies: ${error.message}\n`);
-    return error.exitCode;
-  }
   // A bug must not leave children behind: stop them, then exit 70 (crash-only).
   const onCrash = (error: unknown): void => {
     log.fatal({ err: error instanceof Error ? (error.stack ?? error.message) : String(error) }, 'internal error');
@@ -136,7 +140,7 @@ async function runDaemon(options: TpiesOptions, io: CliIo): Promise<number> {
   process.on('uncaughtException', onCrash);
   process.on('unhandledRejection', onCrash);
   await daemon.stopped;
-  await control.close();
+  await control?.close();
   unhandle();
   process.off('uncaughtException', onCrash);
   process.off('unhandledRejection', onCrash);
@@ -182,4 +186,25 @@ async function load(options: TpiesOptions, io: CliIo): Promise<LoadConfigResult>
 function diagnosticsText(diagnostics: readonly Diagnostic[], sources: Sources): string {
   const unreadable = diagnostics.length > 0 && diagnostics.every((d) => d.rule === 'read' && d.severity === 'error' && d.location === undefined);
   return unreadable ? diagnostics.map((d) => `tpies: ${d.message}\n`).join('') : formatDiagnostics(diagnostics, sources);
+}
+
+// The daemon as the control server sees it before startDaemon has returned: the server holds
+// every request until the daemon is up (targetReady), so `get()` is set by then.
+function lateTarget(get: () => Daemon | undefined): ControlTarget {
+  const daemon = (): Daemon => {
+    const d = get();
+    if (!d) throw new Error('tpies is still starting');
+    return d;
+  };
+  return {
+    info: () => daemon().info(),
+    components: () => daemon().components(),
+    reload: () => daemon().reload(),
+    planReload: () => daemon().planReload(),
+    stop: () => daemon().stop(),
+    startComponent: (tag) => daemon().startComponent(tag),
+    stopComponent: (tag) => daemon().stopComponent(tag),
+    restartComponent: (tag) => daemon().restartComponent(tag),
+    aclTest: (address, targetTag) => daemon().aclTest(address, targetTag),
+  };
 }

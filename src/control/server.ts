@@ -44,6 +44,9 @@ export interface ControlServerOptions {
   readonly maxBodyBytes?: number;
   /** A request must arrive (headers and body) without a pause longer than this. */
   readonly requestTimeoutMs?: number;
+  /** Requests wait for this before reaching the target (the socket is bound before the
+   * daemon has finished starting, so that nothing listens before it). */
+  readonly targetReady?: Promise<unknown>;
 }
 
 export interface ControlServer {
@@ -198,6 +201,7 @@ export async function startControlServer(target: ControlTarget, options: Control
       }
     }
     const parsed = parseTarget(req.url ?? '/');
+    await options.targetReady;
     const response = parsed
       ? await handleRequest(target, { method: req.method ?? 'GET', path: parsed.path, query: parsed.query, body, peer: accessOf(peer, unixPath !== undefined ? 'unix' : 'inet', aclsNow(), decider) })
       : errorResponse('ERR_BAD_REQUEST', `bad request target "${String(req.url).slice(0, 80)}"`);
