@@ -1,13 +1,17 @@
 // Reads the TCPMUX service line from an accepted (paused) socket without taking one byte
 // past the LF from the kernel: whatever the client sent after it stays queued for the child,
-// which gets the very same socket (node-on-this-machine.md §3). Two ways, same result:
-// * `buffer` (default): Node's own read path into a 1-byte user buffer (the mechanism behind
-//   the public `onread` option, attached after accept), stopping at the LF; event-driven.
+// which gets the very same socket (node-on-this-machine.md §3). By default, a line already
+// queued whole is taken with one peek (recv MSG_PEEK) and one read of exactly its length;
+// otherwise, two ways, same result:
+// * `buffer`: Node's own read path into a 1-byte user buffer (the mechanism behind the
+//   public `onread` option, attached after accept), stopping at the LF; event-driven.
 // * `poll`: non-blocking readSync on the fd with a short backoff; public API only, used
 //   when this Node lacks the user-buffer internals.
+// Naming a strategy skips the peek (tests use it to exercise each way).
 import { readSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { handleFd } from '../inetd/handle-fd.js';
+import { loadRecv } from '../native/recv.js';
 import { type UserBufferSymbols, userBufferSymbols, useUserBuffer } from '../inetd/user-buffer.js';
 import { type LineResult, createLineReader } from './protocol.js';
 
@@ -27,9 +31,34 @@ export interface LineRead {
 
 // Read the line; the socket must have been accepted paused and must not be read elsewhere.
 export function readServiceLine(socket: Socket, options: ReadLineOptions): LineRead {
+  // Most clients send the line with the handshake: when it is all there, one peek and one
+  // read of exactly its length replace a read per byte.
+  const whole = options.strategy === undefined ? takeQueuedLine(socket, options.maxLineBytes) : undefined;
+  if (whole) return { result: Promise.resolve(whole), cancel: () => undefined };
   const symbols = userBufferSymbols(socket);
   if ((options.strategy ?? 'buffer') === 'buffer' && symbols) return readWithUserBuffer(socket, symbols, options);
   return readByPolling(socket, options);
+}
+
+let scratch = Buffer.alloc(0);
+
+// The line, if the kernel already holds all of it (taken, nothing after it); else undefined
+// with nothing taken.
+function takeQueuedLine(socket: Socket, maxLineBytes: number): ReadLineResult | undefined {
+  const recv = loadRecv();
+  const fd = handleFd(socket);
+  if (recv instanceof Error || fd === undefined) return undefined;
+  if (scratch.length < maxLineBytes) scratch = Buffer.alloc(maxLineBytes);
+  const seen = recv.peek(fd, scratch.subarray(0, maxLineBytes));
+  if (typeof seen !== 'number' || seen === 0) return undefined;
+  const lf = scratch.subarray(0, seen).indexOf(0x0a);
+  if (lf === -1) return undefined;
+  const line = Buffer.alloc(lf + 1);
+  const took = recv.take(fd, line, line.length);
+  // Only this process reads the socket, so what was peeked is there to take.
+  if (took !== line.length) return { state: 'error', code: typeof took === 'object' ? `errno ${took.errno}` : 'EIO' };
+  const result = createLineReader({ maxLineBytes }).push(line);
+  return result.state === 'more' ? undefined : result;
 }
 
 /** True when this Node has the internals the `buffer` strategy uses. */
