@@ -14,6 +14,7 @@ import type { execa as Execa } from 'execa';
 import { handleFd } from '../inetd/handle-fd.js';
 import { type ChildFd, type PosixSpawn, type PosixSpawnRequest, type PosixSpawnResult, loadPosixSpawn } from '../native/posix-spawn.js';
 import { type Reaper, loadReaper } from '../native/reaper.js';
+import { spawnerThread } from '../native/spawner-thread.js';
 
 /** Where a child's standard stream comes from or goes to. */
 export type StdioTarget = 'ignore' | 'pipe' | 'inherit' | number | Socket;
@@ -83,15 +84,18 @@ export async function spawnChildAsync(request: SpawnRequest): Promise<Child> {
   if (method !== 'auto' || native === undefined) return spawnExeca(request);
   // A stalled threadpool (every thread parked, e.g. by flags-wait polls) would hold the
   // spawn for as long; the event loop does it then, as spawnChild would.
-  const viaPool = !threadpool.stalled();
+  // The spawner thread first (native/spawner-thread.ts); koffi's threadpool calls if it failed.
+  const thread = spawnerThread();
+  const offLoop = thread instanceof Error ? native.spawner : thread;
+  const viaPool = offLoop !== native.spawner || !threadpool.stalled();
   const prepared = prepare(native, request, viaPool);
   if (!('spawnRequest' in prepared)) return prepared;
   if (!viaPool) return started(native, prepared, spawnRetryingShell(native, prepared));
   let result: PosixSpawnResult;
   const done = threadpool.begin();
   try {
-    result = await native.spawner.spawnAsync(prepared.spawnRequest);
-    if (result.errno === ENOEXEC) result = await native.spawner.spawnAsync(shellFallback(prepared));
+    result = await offLoop.spawnAsync(prepared.spawnRequest);
+    if (result.errno === ENOEXEC) result = await offLoop.spawnAsync(shellFallback(prepared));
   } catch {
     // koffi's async queue is full (max_async_calls): do it here and now.
     result = spawnRetryingShell(native, prepared);
