@@ -156,7 +156,9 @@ export class Network {
 
   /** Live per-connection children of `tag`. */
   instances(tag: string): number {
-    return this.#instances.get(tag)?.size ?? 0;
+    // Admitted connections count from admission, so a program still being started (or a
+    // forwarded connection, which has none) is counted as max-instances counts it.
+    return Math.max(this.#instances.get(tag)?.size ?? 0, this.#limits.get(tag)?.live ?? 0);
   }
 
   /** Stop listening, then TERM the live connection children (KILL after `timeoutMs`). */
