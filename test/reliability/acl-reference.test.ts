@@ -16,28 +16,18 @@ import { peerFromAddress } from '../../src/acl/peer.js';
 import { loadConfig } from '../../src/config/index.js';
 import type { Acl } from '../../src/config/model.js';
 import { startTestDaemon } from '../helpers/daemon.js';
-import { record, size } from './lib.js';
+import { SEED, record, seeded, size } from './lib.js';
 
-const SEED = Number(process.env['TPIES_SEED'] ?? Math.floor(Math.random() * 2 ** 31));
 const TMP = mkdtempSync(path.join(tmpdir(), 'tpies-acl-ref-'));
 after(() => rmSync(TMP, { recursive: true, force: true }));
 
 // ---- a seeded generator, so a disagreement can be replayed (TPIES_SEED) -----------------------
 
 function generator(seed: number) {
-  let state = seed >>> 0;
-  const next = (): number => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-  const int = (n: number): number => Math.floor(next() * n);
+  const r = seeded(seed);
+  const { int } = r;
   return {
-    int,
-    chance: (p: number): boolean => next() < p,
-    pick: <T>(items: readonly T[]): T => items[int(items.length)]!,
+    ...r,
     bits(n: number): bigint {
       let v = 0n;
       for (let i = 0; i < n; i += 16) v = (v << 16n) | BigInt(int(0x10000));

@@ -18,27 +18,17 @@ import { controlAclsOf, startControlServer } from '../../src/control/server.js';
 import { createMemoryLogger } from '../../src/log/logger.js';
 import { type LineResult, createLineReader } from '../../src/tcpmux/protocol.js';
 import { startTestDaemon } from '../helpers/daemon.js';
-import { record, size } from './lib.js';
+import { SEED, record, seeded, size } from './lib.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const SEED = Number(process.env['TPIES_SEED'] ?? Math.floor(Math.random() * 2 ** 31));
 const TMP = mkdtempSync(path.join(tmpdir(), 'tpies-hostile-'));
 after(() => rmSync(TMP, { recursive: true, force: true }));
 
 function generator(seed: number) {
-  let state = seed >>> 0;
-  const next = (): number => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-  const int = (n: number): number => Math.floor(next() * n);
+  const r = seeded(seed);
+  const { int } = r;
   return {
-    int,
-    chance: (p: number): boolean => next() < p,
-    pick: <T>(items: readonly T[]): T => items[int(items.length)]!,
+    ...r,
     bytes(n: number): Buffer {
       const b = Buffer.alloc(n);
       for (let i = 0; i < n; i++) b[i] = int(256);

@@ -29,3 +29,25 @@ export function record(t: TestContext, figure: Figure): void {
   const file = process.env['TPIES_RELIABILITY_REPORT'];
   if (file) appendFileSync(file, `${JSON.stringify(line)}\n`);
 }
+
+/** The seed of this run's random cases: TPIES_SEED=N replays a failing run. */
+export const SEED = Number(process.env['TPIES_SEED'] ?? Math.floor(Math.random() * 2 ** 31));
+
+/** A seeded generator (mulberry32): numbers in [0, 1), integers below n, choices. */
+export function seeded(seed: number) {
+  let state = seed >>> 0;
+  const next = (): number => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+  const int = (n: number): number => Math.floor(next() * n);
+  return {
+    next,
+    int,
+    chance: (p: number): boolean => next() < p,
+    pick: <T>(items: readonly T[]): T => items[int(items.length)]!,
+  };
+}

@@ -10,7 +10,7 @@ import { performance } from 'node:perf_hooks';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startDaemonProcess } from './daemon-process.js';
-import { record, size } from './lib.js';
+import { SEED, record, seeded, size } from './lib.js';
 
 const CONNECTIONS = size(300, 10_000);
 const IN_FLIGHT = 32;
@@ -24,14 +24,7 @@ component echo { tcpmux-master tcpmux; service echo; flags tcpmuxplus; command /
 
 // Sizes from a seeded generator (mulberry32), so a failing run can be repeated with its seed.
 function sizes(seed: number, count: number): number[] {
-  let a = seed >>> 0;
-  const next = (): number => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const { next } = seeded(seed);
   // Both ends of the range on purpose: an empty payload and a full 256 KB one.
   return Array.from({ length: count }, (_, i) => (i === 0 ? 0 : i === 1 ? MAX_PAYLOAD : Math.floor(next() * (MAX_PAYLOAD + 1))));
 }
@@ -67,7 +60,7 @@ function roundTrip(port: number, payload: Buffer): Promise<{ ok: boolean; detail
 test('no data lost: pipelined payloads of 0-256 KB come back whole and in order through +echo', { timeout: size(60_000, 600_000) }, async (t) => {
   const tpies = await startDaemonProcess(t, { config: CONFIG, keep: (l) => l.msg === 'connection' || l.msg === 'listening' || l.msg === 'tpies started' });
   const port = tpies.port('tcpmux');
-  const seed = Number(process.env['TPIES_RELIABILITY_SEED'] ?? Date.now() % 2 ** 31);
+  const seed = SEED;
   const plan = sizes(seed, CONNECTIONS);
 
   let next = 0;
