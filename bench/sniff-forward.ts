@@ -18,6 +18,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Benchmark, BenchContext } from './lib/context.js';
 import { startTpies } from './lib/daemon.js';
+import { sendBytes } from './lib/send.js';
 import { freePort, isListening, pollUntil, readStat, ticksPerSecond } from './lib/proc.js';
 import { fmt, median, table, targetLine } from './lib/report.js';
 
@@ -92,18 +93,7 @@ function transfer(port: number, bytes: number, chunk: Buffer): Promise<number> {
       reject(new Error(why));
     };
     const timer = setTimeout(() => fail('transfer timed out'), TRANSFER_TIMEOUT_MS);
-    socket.once('connect', () => {
-      let left = bytes;
-      const pump = (): void => {
-        while (left > 0) {
-          const n = Math.min(left, chunk.length);
-          left -= n;
-          if (!socket.write(n === chunk.length ? chunk : chunk.subarray(0, n))) return void socket.once('drain', pump);
-        }
-        socket.end();
-      };
-      pump();
-    });
+    socket.once('connect', () => sendBytes(socket, bytes, chunk));
     socket.setEncoding('latin1');
     socket.on('data', (d: string) => (text += d));
     socket.on('end', () => {

@@ -16,6 +16,7 @@ import os from 'node:os';
 import net from 'node:net';
 import type { Benchmark, BenchContext } from './lib/context.js';
 import { type TpiesProcess, startTpies } from './lib/daemon.js';
+import { sendBytes } from './lib/send.js';
 import { freePort, isListening, pollUntil, readStat, ticksPerSecond } from './lib/proc.js';
 import { fmt, median, table, targetLine } from './lib/report.js';
 
@@ -87,22 +88,7 @@ function transfer(port: number, service: string | undefined, bytes: number, chun
       reject(new Error(why));
     };
     const timer = setTimeout(() => fail(`timed out in phase ${phase}`), TRANSFER_TIMEOUT_MS);
-    const send = (): void => {
-      let left = bytes;
-      const pump = (): void => {
-        while (left > 0) {
-          const n = Math.min(left, chunk.length);
-          left -= n;
-          const more = socket.write(n === chunk.length ? chunk : chunk.subarray(0, n));
-          if (!more) {
-            socket.once('drain', pump);
-            return;
-          }
-        }
-        socket.end();
-      };
-      pump();
-    };
+    const send = (): void => sendBytes(socket, bytes, chunk);
     socket.once('connect', () => {
       if (service !== undefined) socket.write(`${service}\r\n`);
       else if (prefix) socket.write(prefix);
