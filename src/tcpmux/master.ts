@@ -8,6 +8,7 @@ import type { Component } from '../config/model.js';
 import { type Connection, type ConnectionEnv, aclFields, checkAcls, deliver, ipOf, limitMessage, refuse } from '../inetd/accept.js';
 import { detach } from '../log/detach.js';
 import { closeAfter } from '../inetd/linger.js';
+import { destroySoon } from '../inetd/paced-close.js';
 import { type SniffTable, compileSniffTable, sniffs } from '../sniff/rules.js';
 import { sniffConnection, takeBytes } from '../sniff/sniffer.js';
 import { DEFAULT_TCPMUX_SETTINGS } from '../config/model.js';
@@ -57,9 +58,10 @@ async function serve(socket: Socket, master: Component, env: ConnectionEnv, entr
   const result = await read.result;
   socket.off('close', onClose);
   if (result.state !== 'line') {
-    if (result.state === 'too-long') reply(socket, negativeReply('line-too-long'));
-    else socket.destroy();
-    connection.finish(result.state === 'too-long' ? 'line-too-long' : result.state === 'eof' ? 'closed-by-client' : result.state);
+    const outcome = result.state === 'too-long' ? 'line-too-long' : result.state === 'eof' ? 'closed-by-client' : result.state;
+    if (result.state !== 'too-long') return destroySoon(socket, () => connection.finish(outcome));
+    reply(socket, negativeReply('line-too-long'));
+    connection.finish(outcome);
     return;
   }
   await serveLine(socket, master, env, entry, connection, result.line);
