@@ -12,7 +12,7 @@ import type { Benchmark, BenchContext } from './lib/context.js';
 import { safeKill, startTpies } from './lib/daemon.js';
 import { type PeerName, ensurePeer, peersDir, startPeer } from './lib/peers.js';
 import { freePort, isListening, listenOverflows, pollUntil, readStat, ticksPerSecond } from './lib/proc.js';
-import { fmt, ratio, table } from './lib/report.js';
+import { fmt, ratio, table, targetLine } from './lib/report.js';
 import { type LoadResult, parseLoadArgs } from './tcpmux-load.js';
 
 const CONCURRENCY = [1, 8, 32] as const;
@@ -226,6 +226,23 @@ export const tcpmuxMatrix: Benchmark = {
           }),
         ),
       );
+      // Issue 7's goal: ≥ 1.2× the best C peer's conn/s at c=8 and c=32, handshake p99 no
+      // worse than that peer's, no listen-queue overflow at c=32.
+      for (const c of [8, 32]) {
+        const t = get('tpies', c);
+        const peers = ['xinetd', 'inetd'].map((name) => ({ name, r: get(name, c) })).filter((p) => p.r !== undefined);
+        const best = peers.sort((a, b) => (b.r?.connPerSec ?? 0) - (a.r?.connPerSec ?? 0))[0];
+        if (!t || !best?.r) continue;
+        const rate = t.connPerSec / best.r.connPerSec;
+        const overflow = cells.find((x) => x.server === 'tpies' && x.concurrency === c)?.overflows ?? 0;
+        const target = {
+          text: `c=${c}: conn/s ≥ 1.2× the best C peer, handshake p99 ≤ its, no listen overflow`,
+          pass: rate >= 1.2 && t.latencyMs.handshake.p99 <= best.r.latencyMs.handshake.p99 && overflow === 0,
+          measured: `${fmt(rate, 2)}× ${best.name}; p99 ${fmt(t.latencyMs.handshake.p99)} vs ${fmt(best.r.latencyMs.handshake.p99)} ms; ${overflow} overflows`,
+        };
+        ctx.target(target);
+        ctx.out(targetLine({ ...target, benchmark: 'tcpmux-matrix' }));
+      }
     } finally {
       for (const s of servers.reverse()) await s.stop();
     }
