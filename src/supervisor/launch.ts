@@ -57,6 +57,9 @@ export function childBaseEnv(env: NodeJS.ProcessEnv): Record<string, string> {
   return Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined && !PRIVATE_ENV.test(e[0])));
 }
 
+// How long check() trusts what it found about a program file.
+const CHECK_TTL_MS = 1_000;
+
 export function createLauncher(options: LauncherOptions): Launcher {
   const { config, log } = options;
   // What a start of `component` (under `master`) always gets, worked out once per config:
@@ -64,6 +67,7 @@ export function createLauncher(options: LauncherOptions): Launcher {
   // is exact; its warnings are kept and logged again at every start, as before. A chain
   // with `user` is rebuilt each time: accounts are read at every spawn (users.ts).
   const plans = new WeakMap<Component, { readonly master: Component | undefined; readonly plan: LaunchPlan }>();
+  const checked = new Map<string, { readonly at: number; readonly found: boolean }>();
   function planFor(component: Component, master: Component | undefined): LaunchPlan {
     const cached = plans.get(component);
     if (cached !== undefined && cached.master === master) return cached.plan;
@@ -118,7 +122,14 @@ export function createLauncher(options: LauncherOptions): Launcher {
       // A relative path with a slash is taken from the directory the program starts in.
       const chdir = component.chdir ?? config.process.chdir;
       const path = file.includes('/') && !file.startsWith('/') && chdir !== undefined ? `${chdir}/${file}` : file;
-      return findExecutable(path, options.baseEnv.PATH) === undefined ? `${file}: no such executable` : undefined;
+      // Asked for every TCPMUX connection (a missing program gets "-", not "+" and a close):
+      // the answer is kept for a second instead of two syscalls per connection.
+      const now = performance.now();
+      const known = checked.get(path);
+      if (known !== undefined && now - known.at < CHECK_TTL_MS) return known.found ? undefined : `${file}: no such executable`;
+      const found = findExecutable(path, options.baseEnv.PATH) !== undefined;
+      checked.set(path, { at: now, found });
+      return found ? undefined : `${file}: no such executable`;
     },
     launch(component, extras = {}) {
       const prepared = prepare(component, extras);
