@@ -2,6 +2,9 @@
 // chunks without losing what follows it, classifying the name, and the exact reply bytes.
 const LF = 0x0a;
 const CR = 0x0d;
+const EMPTY = Buffer.alloc(0);
+// Returned for every byte of a line still arriving: one object, not one per byte.
+const MORE: LineResult = { state: 'more' };
 
 /** What a LineReader has after a push or end. `line` and `too-long` and `eof` are final. */
 export type LineResult =
@@ -50,13 +53,14 @@ export interface LineReaderOptions {
 // * Bytes after the LF come back as `rest`, never dropped (xinetd and inetutils both lose them).
 export function createLineReader(options: LineReaderOptions): LineReader {
   const max = Math.max(1, Math.floor(options.maxLineBytes));
-  let buffer = Buffer.alloc(Math.min(max, 256));
+  // Grown on the first byte: an idle client costs no buffer (nor work for the GC).
+  let buffer = EMPTY;
   let length = 0;
   let finished: LineResult | undefined;
 
   const store = (bytes: Uint8Array): void => {
     if (length + bytes.length > buffer.length) {
-      const grown = Buffer.alloc(Math.min(max, Math.max(buffer.length * 2, length + bytes.length)));
+      const grown = Buffer.alloc(Math.min(max, Math.max(buffer.length * 2, length + bytes.length, 64)));
       buffer.copy(grown, 0, 0, length);
       buffer = grown;
     }
@@ -65,7 +69,7 @@ export function createLineReader(options: LineReaderOptions): LineReader {
   };
   const finish = (result: LineResult): LineResult => {
     finished = result;
-    buffer = Buffer.alloc(0);
+    buffer = EMPTY;
     return result;
   };
   const guard = (): void => {
@@ -81,7 +85,7 @@ export function createLineReader(options: LineReaderOptions): LineReader {
       if (lf === -1 ? length + chunk.length >= max : length + lf + 1 > max) return finish({ state: 'too-long' });
       if (lf === -1) {
         store(chunk);
-        return { state: 'more' };
+        return MORE;
       }
       store(chunk.subarray(0, lf));
       const end = length > 0 && buffer[length - 1] === CR ? length - 1 : length;
