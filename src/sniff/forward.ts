@@ -121,10 +121,17 @@ export function forward(client: Socket, options: ForwardOptions): Promise<Forwar
         return;
       }
       connected = true;
-      client.once('close', closed);
+      // A client gone without its FIN (reset, or destroyed by a reload or stop) takes the
+      // backend with it; after a clean end the backend still gets what is queued for it.
+      let clientEnded = false;
+      client.once('close', () => {
+        if (!clientEnded && !backend.destroyed) abort(backend);
+        closed();
+      });
       if (options.proxyProtocol !== undefined) backend.write(proxyHeader(options.proxyProtocol, options.source, options.destination));
       if (client.remoteFamily !== undefined) client.setNoDelay(true);
       client.on('end', () => {
+        clientEnded = true;
         if (!backend.destroyed) backend.end();
       });
       backend.on('end', () => {

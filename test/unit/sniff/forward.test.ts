@@ -555,3 +555,18 @@ test('a client already gone is an error, not a connection attempt', LIMIT, async
   assert.equal(r?.outcome, 'error');
   assert.equal(await connections(backend.server), 0);
 });
+
+test('a client socket the daemon destroys (reload, stop) takes the backend with it, and forward() resolves', LIMIT, async (t) => {
+  const backend = await backendServer(t, { port: 0, host: '127.0.0.1' });
+  const proxy = await startProxy(t, () => ({ target: inet(portOf(backend.server)), connectTimeoutMs: 2000 }));
+  const client = await dial(t, proxy.port);
+  client.socket.write('hello');
+  const far = await backend.next();
+  await new Promise<void>((resolve) => far.socket.once('data', () => resolve()));
+  // What Listener.close() does to every socket it accepted.
+  proxy.accepted[0]!.destroy();
+  const result = await proxy.results[0]!;
+  assert.equal(result.bytesFromClient, 5);
+  await far.closed;
+  await assertNothingOpen(proxy, backend.server);
+});
