@@ -145,6 +145,15 @@ export async function handOff(socket: Socket, component: Component, env: Connect
     connection.finish('error', { reason: (error as Error).message });
     return;
   }
+  // The socket is paused, so only the daemon closes it while the spawn is in flight: a stop
+  // or a reload that dropped the listener, after it signalled the children it knew of. This
+  // one started too late to be among them and must not outlive them.
+  if (socket.destroyed && child.pid !== undefined) {
+    child.kill('SIGKILL', true);
+    await child.exited;
+    connection.finish('cancelled', { childPid: child.pid });
+    return;
+  }
   // The child has its own copy of the connection now; the parent's must go, or the client
   // would not see EOF when the child exits. destroy(), never end(): end() sends a FIN.
   socket.destroy();
