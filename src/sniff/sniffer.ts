@@ -47,6 +47,9 @@ export function sniffConnection(socket: Socket, table: SniffTable, settings: Sni
     // Peek at everything queued and ask the rules; `timedOut` makes this the last look.
     const look = (timedOut: boolean): void => {
       if (done) return;
+      // destroy() closes the fd at once, 'close' comes a loop phase later: the number may
+      // already be another socket's, so neither peek at it nor take it out of the epoll set.
+      if (socket.destroyed) return settle({ kind: 'cancelled' }, true);
       const r = io.recv.peek(fd, scratch.subarray(0, settings.sniffLimit));
       if (typeof r === 'object') return settle(errnoName(r.errno) === 'ECONNRESET' ? { kind: 'closed' } : { kind: 'error', code: errnoName(r.errno) });
       if (r === 0) return settle({ kind: 'closed' });
