@@ -250,7 +250,7 @@ function identity(st: { dev: bigint; ino: bigint }): string {
   return `${st.dev}:${st.ino}`;
 }
 
-export type ReadResult =
+type ReadResult =
   | { readonly kind: 'ok'; readonly id: string; readonly text: string }
   | { readonly kind: 'too-large'; readonly id: string; readonly size: number }
   | { readonly kind: 'error'; readonly reason: string };

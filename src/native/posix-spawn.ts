@@ -160,11 +160,17 @@ function bind(): PosixSpawn {
       if (typeof actions === 'number') return Promise.resolve({ errno: actions });
       const pid = new Int32Array(1);
       return new Promise((resolve, reject) => {
-        posixSpawn.async(pid, request.path, actions, attr, argvOf(request), envpOf(request), (error: unknown, err: unknown) => {
+        try {
+          posixSpawn.async(pid, request.path, actions, attr, argvOf(request), envpOf(request), (error: unknown, err: unknown) => {
+            release(actions);
+            if (error) reject(error instanceof Error ? error : new Error(String(error)));
+            else resolve(err === 0 ? { pid: pid[0] ?? 0 } : { errno: err as number });
+          });
+        } catch (error) {
+          // koffi refuses at once when its async queue is full: the actions are ours to free.
           release(actions);
-          if (error) reject(error instanceof Error ? error : new Error(String(error)));
-          else resolve(err === 0 ? { pid: pid[0] ?? 0 } : { errno: err as number });
-        });
+          reject(error instanceof Error ? error : new Error(String(error)));
+        }
       });
     },
     pipe() {

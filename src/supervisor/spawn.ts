@@ -76,15 +76,15 @@ export function spawnChild(request: SpawnRequest): Child {
 }
 
 /**
- * The same, but posix_spawn runs on a libuv threadpool thread while the event loop goes on
- * (with vfork semantics the calling thread waits until the child has exec'd, ~0.2-1 ms).
- * The request's fds are copied before this returns: the caller may close its own at once.
+ * The same, but posix_spawn runs off the event loop (with vfork semantics the calling thread
+ * waits until the child has exec'd, ~0.2-1 ms): on the spawner thread, or, should that have
+ * failed, as a koffi async call on the libuv threadpool. The request's fds are copied before
+ * this returns: the caller may close its own at once.
  */
 export async function spawnChildAsync(request: SpawnRequest): Promise<Child> {
   if (method !== 'auto' || native === undefined) return spawnExeca(request);
-  // A stalled threadpool (every thread parked, e.g. by flags-wait polls) would hold the
-  // spawn for as long; the event loop does it then, as spawnChild would.
-  // The spawner thread first (native/spawner-thread.ts); koffi's threadpool calls if it failed.
+  // On the threadpool path, a stalled pool (every thread parked, e.g. by flags-wait polls)
+  // would hold the spawn for as long; the event loop does it then, as spawnChild would.
   const thread = spawnerThread();
   const offLoop = thread instanceof Error ? native.spawner : thread;
   const viaPool = offLoop !== native.spawner || !threadpool.stalled();
@@ -97,7 +97,7 @@ export async function spawnChildAsync(request: SpawnRequest): Promise<Child> {
     result = await offLoop.spawnAsync(prepared.spawnRequest);
     if (result.errno === ENOEXEC) result = await offLoop.spawnAsync(shellFallback(prepared));
   } catch {
-    // koffi's async queue is full (max_async_calls): do it here and now.
+    // The spawner thread died, or koffi's async queue is full: do it here and now.
     result = spawnRetryingShell(native, prepared);
   } finally {
     done();
@@ -381,7 +381,7 @@ function errnoCode(errno: number): string {
 // ("spawn ENOTDIR"); execa adds what is wrong with cwd. Same text as the execa path gives.
 const NODE_ERRORS_WITH_FILE = new Set(['EACCES', 'EAGAIN', 'EMFILE', 'ENFILE', 'ENOENT']);
 
-export function spawnErrorText(code: string, request: Pick<SpawnRequest, 'file' | 'cwd'>): string {
+function spawnErrorText(code: string, request: Pick<SpawnRequest, 'file' | 'cwd'>): string {
   const spawnMessage = NODE_ERRORS_WITH_FILE.has(code) ? `spawn ${request.file} ${code}` : `spawn ${code}`;
   const lines = [spawnMessage];
   if (request.cwd !== undefined) {
