@@ -17,17 +17,19 @@ export interface DescriptorWatch {
 }
 
 export function watchDescriptors(log: Logger): DescriptorWatch {
+  // Read now: reading it takes a descriptor, which is what there is none of when it matters.
+  const limit = openFilesLimit();
   let exhausted = false;
   let fine = 0;
   const timer = setInterval(() => {
     const code = probe();
     if (code === 'EMFILE' || code === 'ENFILE') {
       fine = 0;
-      if (!exhausted) log.error({ code, limit: openFilesLimit() }, 'file descriptors exhausted: new connections are dropped until some close (raise LimitNOFILE / ulimit -n)');
+      if (!exhausted) log.error({ code, limit }, 'file descriptors exhausted: new connections are dropped until some close (raise LimitNOFILE / ulimit -n)');
       exhausted = true;
     } else if (exhausted && ++fine >= RECOVERED_AFTER) {
       exhausted = false;
-      log.warn({ open: countOpen(), limit: openFilesLimit() }, 'file descriptors available again');
+      log.warn({ open: countOpen(), limit }, 'file descriptors available again');
     }
   }, INTERVAL_MS);
   timer.unref();

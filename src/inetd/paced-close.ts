@@ -9,7 +9,7 @@ const queue: { socket: Socket; then: (() => void) | undefined }[] = [];
 let scheduled = false;
 
 /** Destroy `socket` (then run `then`) within a few turns of the event loop. */
-export function destroySoon(socket: Socket, then?: () => void): void {
+export function destroyPaced(socket: Socket, then?: () => void): void {
   queue.push({ socket, then });
   if (scheduled) return;
   scheduled = true;

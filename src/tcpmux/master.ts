@@ -8,7 +8,7 @@ import type { Component } from '../config/model.js';
 import { type Connection, type ConnectionEnv, aclFields, checkAcls, deliver, ipOf, limitMessage, refuse } from '../inetd/accept.js';
 import { detach } from '../log/detach.js';
 import { closeAfter } from '../inetd/linger.js';
-import { destroySoon } from '../inetd/paced-close.js';
+import { destroyPaced } from '../inetd/paced-close.js';
 import { type SniffTable, compileSniffTable, sniffs } from '../sniff/rules.js';
 import { sniffConnection, takeBytes } from '../sniff/sniffer.js';
 import { DEFAULT_TCPMUX_SETTINGS } from '../config/model.js';
@@ -59,7 +59,7 @@ async function serve(socket: Socket, master: Component, env: ConnectionEnv, entr
   socket.off('close', onClose);
   if (result.state !== 'line') {
     const outcome = result.state === 'too-long' ? 'line-too-long' : result.state === 'eof' ? 'closed-by-client' : result.state;
-    if (result.state !== 'too-long') return destroySoon(socket, () => connection.finish(outcome));
+    if (result.state !== 'too-long') return destroyPaced(socket, () => connection.finish(outcome));
     reply(socket, negativeReply('line-too-long'));
     connection.finish(outcome);
     return;
