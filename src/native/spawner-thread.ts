@@ -2,7 +2,10 @@
 // each (measured: more than the spawn saves), so per-connection spawns go to one worker
 // thread that calls posix_spawn synchronously: the loop pays a message each way (~20 µs)
 // and the vfork wait happens on the other core. Started on first use, so an idle daemon
-// carries no second isolate; unref'd, so it never keeps tpies alive.
+// carries no second isolate; unref'd, so it never keeps tpies alive. Node 20 gives workers
+// no module hooks, so when the sources run through tsx (the in-process tests) the entry
+// cannot load and spawns take the threadpool path; the built daemon (e2e and reliability
+// tests, benchmarks) uses the thread.
 import { Worker } from 'node:worker_threads';
 import type { PosixSpawnRequest, PosixSpawnResult } from './posix-spawn.js';
 
