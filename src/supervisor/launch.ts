@@ -50,7 +50,8 @@ export interface LauncherOptions {
 }
 
 // Variables of the daemon's own that children must not inherit.
-const PRIVATE_ENV = /^(LISTEN_PID|LISTEN_FDS|LISTEN_FDNAMES|NOTIFY_SOCKET|WATCHDOG_PID|WATCHDOG_USEC)$/;
+// UV_THREADPOOL_SIZE is tpies' own tuning (the unit sets it), not its components'.
+const PRIVATE_ENV = /^(LISTEN_PID|LISTEN_FDS|LISTEN_FDNAMES|NOTIFY_SOCKET|WATCHDOG_PID|WATCHDOG_USEC|UV_THREADPOOL_SIZE)$/;
 
 // The daemon's environment as children should see it.
 export function childBaseEnv(env: NodeJS.ProcessEnv): Record<string, string> {
