@@ -34,8 +34,11 @@ const WARMUP_MS = size(500, 1500);
 const ROUNDS = size(2, 1);
 const BASELINE_MS = size(1000, 3000);
 // Loopback p99 of a few ms is mostly scheduling noise on 2 shared cores: allow this much
-// on top of 2× the baseline.
-const FLOOR_MS = 5;
+// on top of 2× the baseline. The full run holds the condition (+5 ms). The short
+// run, in CI, measures a few hundred handshakes, whose p99 is the fifth-worst and moves by
+// 10-15 ms with a single GC pause or a busy CI neighbour: there the check is for stalls
+// (a blocked loop costs 40 ms and more), not for the last milliseconds.
+const FLOOR_MS = size(25, 5);
 const RSS_LIMIT_MB = 200;
 // How late after the timeout a close may come (10,000 timers firing over a few seconds).
 const CLOSE_SLACK_MS = size(2000, 5000);
