@@ -255,3 +255,35 @@ test('with every threadpool thread parked (flags-wait polls), async spawns still
   assert.deepEqual(await track(await stuck).exited, { exitCode: 5 });
   assert.deepEqual(await Promise.all(parked), Array.from({ length: threads }, () => 0));
 });
+
+test('the execa path out of descriptors: the spawn fails with EMFILE, the process lives on', TIMEOUT, async (t) => {
+  // In a process of its own with RLIMIT_NOFILE 64: it takes every descriptor, then spawns.
+  const dir = mkdtempSync(join(tmpdir(), 'tpies-emfile-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const script = join(dir, 'emfile.mts');
+  const spawnModule = new URL('../../../src/supervisor/spawn.ts', import.meta.url).href;
+  writeFileSync(
+    script,
+    `import { openSync } from 'node:fs';
+import { setSpawnMethod, spawnChild } from ${JSON.stringify(spawnModule)};
+await setSpawnMethod('execa');
+const held: number[] = [];
+try { for (;;) held.push(openSync('/dev/null', 'r')); } catch {}
+const child = spawnChild({ file: '/bin/cat', args: [], env: {}, stdin: 'pipe', stdout: 'pipe', stderr: 'pipe' });
+const exit = await child.exited;
+await new Promise((resolve) => setTimeout(resolve, 200));
+process.stdout.write(JSON.stringify({ held: held.length, exit }));
+`,
+  );
+  const { execFile } = await import('node:child_process');
+  const result = await new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+    const child = execFile('prlimit', ['--nofile=64:64', '--', process.execPath, '--import', 'tsx', script], { cwd: process.cwd(), timeout: 15_000 }, (error, out, err) =>
+      resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, out, err }),
+    );
+    t.after(() => child.kill('SIGKILL'));
+  });
+  assert.equal(result.code, 0, result.err);
+  const report = JSON.parse(result.out) as { held: number; exit: ChildExit };
+  assert.ok(report.held > 0);
+  assert.match(String(report.exit.spawnError), /EMFILE/);
+});
