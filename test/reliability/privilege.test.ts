@@ -228,7 +228,10 @@ test('children: user nobody without root groups, no shell unless asked, only the
 
   // user nobody: every uid and gid is nobody's, and root's group (0) is nowhere.
   const pid = Number(d.entries({ component: 'asnobody', msg: 'component started' })[0]!['childPid']);
-  const comm = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  // The pid is setpriv's until it has dropped root and exec'd the program (same pid).
+  const commOf = (): string => readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  await waitFor(() => commOf() === 'sleep', 5_000, 'setpriv to exec the program').catch(() => undefined);
+  const comm = commOf();
   const uid = statusField(pid, 'Uid');
   const gid = statusField(pid, 'Gid');
   const groups = statusField(pid, 'Groups');
