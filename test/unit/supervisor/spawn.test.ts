@@ -253,7 +253,9 @@ test('with every threadpool thread parked (flags-wait polls), async spawns still
   assert.deepEqual(await Promise.all(quick.map((c) => c.exited)), [0, 1, 2, 3, 4].map((exitCode) => ({ exitCode })));
   assert.ok(performance.now() - t0 < 3000, `done well before the polls time out (4 s) (${Math.round(performance.now() - t0)} ms)`);
   assert.deepEqual(await track(await stuck).exited, { exitCode: 5 });
-  assert.deepEqual(await Promise.all(parked), Array.from({ length: threads }, () => 0));
+  // Each poll ends at its timeout (0), or early with EINTR (-1) when a SIGCHLD lands on its
+  // thread; none saw the pipe readable.
+  for (const r of await Promise.all(parked)) assert.ok(r === 0 || r === -1, `poll returned ${r}`);
 });
 
 test('the execa path out of descriptors: the spawn fails with EMFILE, the process lives on', TIMEOUT, async (t) => {
