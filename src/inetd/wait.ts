@@ -33,6 +33,8 @@ export type ServeListening = (fd: number) => Promise<void>;
 const BACKLOG = 511;
 // How often the poll loop wakes to notice close(); a pending connection wakes it at once.
 const POLL_SLICE_MS = 500;
+// Failed polls in a row taken as interruptions before retries are slowed down.
+const EINTR_RUN = 100;
 
 export class WaitListener {
   readonly address: SocketAddress;
@@ -95,6 +97,7 @@ export class WaitListener {
 
   async #watch(libc: Libc, fd: number): Promise<void> {
     const pollfd = Buffer.alloc(8);
+    let failures = 0;
     try {
       while (!this.#closed) {
         pollfd.writeInt32LE(fd, 0);
@@ -102,7 +105,15 @@ export class WaitListener {
         pollfd.writeInt16LE(0, 6);
         const ready = await libc.pollAsync(pollfd, 1, POLL_SLICE_MS);
         if (this.#closed) break;
-        if (ready < 0) throw new Error(`poll failed: ${errnoName(libc.errno())}`);
+        // A signal landing on the pool thread interrupts the poll (EINTR), and with children
+        // exiting all the time (SIGCHLD) that can happen many times in a row: poll again.
+        // koffi cannot tell us errno from that thread, so a poll that keeps failing for some
+        // other reason is retried too, but slowed down, until the listener is closed.
+        if (ready < 0) {
+          if (++failures > EINTR_RUN) await new Promise((resolve) => setTimeout(resolve, Math.min(failures, 100) * 10));
+          continue;
+        }
+        failures = 0;
         if (ready > 0) await this.#serve(fd);
       }
     } finally {

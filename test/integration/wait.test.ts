@@ -38,3 +38,16 @@ component w { mode inetd; flags wait; socket inet://127.0.0.1:0; command "${proc
   assert.ok(Date.now() - started < 4000, 'stop is bounded');
   assert.throws(() => process.kill(pid, 0), 'the program is gone');
 });
+
+test('a wait-mode socket keeps listening while children exit around it (SIGCHLD interrupts its poll)', { timeout: 20_000 }, async (t) => {
+  // Short-lived children, each exit a SIGCHLD that may land on the thread polling the socket.
+  const { port, logs } = await startTestDaemon(t, `
+component w { mode inetd; flags wait; socket inet://127.0.0.1:0; command "${process.execPath} {{bin}}/wait-server.js 1"; }
+component churn { mode inetd; socket inet://127.0.0.1:0; command /bin/true; }
+`);
+  const deadline = Date.now() + 2500;
+  while (Date.now() < deadline) await Promise.all(Array.from({ length: 8 }, () => exchange({ port: port('churn'), timeoutMs: 2000 })));
+  const r = await exchange({ port: port('w'), timeoutMs: 5000 });
+  assert.match(r.data.toString(), /^pid \d+ n 1\n$/);
+  assert.ok(!logs.some((e) => /poll failed/.test(String(e['reason'] ?? e['err'] ?? e.msg))), 'the wait listener never gave up');
+});
