@@ -22,7 +22,7 @@ export function watchDescriptors(log: Logger): DescriptorWatch {
   let exhausted = false;
   let fine = 0;
   const timer = setInterval(() => {
-    const code = probe();
+    const code = descriptorShortage();
     if (code === 'EMFILE' || code === 'ENFILE') {
       fine = 0;
       if (!exhausted) log.error({ code, limit }, 'file descriptors exhausted: new connections are dropped until some close (raise LimitNOFILE / ulimit -n)');
@@ -36,13 +36,17 @@ export function watchDescriptors(log: Logger): DescriptorWatch {
   return { stop: () => clearInterval(timer) };
 }
 
-// Undefined when a descriptor could be had, else the error code.
-function probe(): string | undefined {
+/** Undefined when `count` descriptors can be had at once (they are closed again), else the
+ * error code (EMFILE, ENFILE). */
+export function descriptorShortage(count = 1): string | undefined {
+  const fds: number[] = [];
   try {
-    closeSync(openSync('/dev/null', 'r'));
+    for (let i = 0; i < count; i++) fds.push(openSync('/dev/null', 'r'));
     return undefined;
   } catch (error) {
     return (error as NodeJS.ErrnoException).code ?? 'EIO';
+  } finally {
+    for (const fd of fds) closeSync(fd);
   }
 }
 

@@ -8,9 +8,10 @@ import { type StdioOptions, spawn as nodeSpawn } from 'node:child_process';
 import net, { type Socket } from 'node:net';
 import { constants as osConstants } from 'node:os';
 import path from 'node:path';
-import { accessSync, closeSync, constants as fsConstants, openSync, statSync } from 'node:fs';
+import { accessSync, constants as fsConstants, statSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { execa as Execa } from 'execa';
+import { descriptorShortage } from '../inetd/descriptors.js';
 import { handleFd } from '../inetd/handle-fd.js';
 import { type ChildFd, type PosixSpawn, type PosixSpawnRequest, type PosixSpawnResult, loadPosixSpawn } from '../native/posix-spawn.js';
 import { type Reaper, loadReaper } from '../native/reaper.js';
@@ -413,7 +414,8 @@ function spawnExeca(request: SpawnRequest): Child {
   if (execaFn === undefined) throw new Error('execa is not loaded');
   // Out of descriptors, execa throws before it listens to its child process, whose spawn
   // 'error' then has no listener and takes the daemon down: ask for descriptors first.
-  const short = descriptorsShort();
+  // A spawn with pipes takes up to six descriptors in this process for a moment.
+  const short = descriptorShortage(6);
   if (short !== undefined) return failed(`${short}: spawn ${request.file} ${short}`);
   const subprocess = execaFn(request.file, [...request.args], {
     ...(request.argv0 !== undefined ? { argv0: request.argv0 } : {}),
@@ -460,20 +462,6 @@ function spawnExeca(request: SpawnRequest): Child {
 
 // execa hands a number or a socket to the child as the real descriptor at runtime, but its
 // types only admit the literal fds 0-9; the cast tells the compiler what execa does.
-// A spawn with pipes takes up to six descriptors in this process for a moment; the error
-// code when they are not to be had.
-function descriptorsShort(): string | undefined {
-  const fds: number[] = [];
-  try {
-    for (let i = 0; i < 6; i++) fds.push(openSync('/dev/null', 'r'));
-    return undefined;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code ?? 'EMFILE';
-  } finally {
-    for (const fd of fds) closeSync(fd);
-  }
-}
-
 function stdio(target: StdioTarget): 'pipe' {
   return target as 'pipe';
 }
