@@ -80,17 +80,3 @@ function loadIo(): { recv: Recv; readiness: Readiness } | Error {
   const readiness = loadReadiness();
   return readiness instanceof Error ? readiness : { recv, readiness };
 }
-
-/** Take exactly `count` queued bytes (a TCPMUX line the rules saw whole). */
-export function takeBytes(socket: Socket, count: number): Buffer | Error {
-  const recv = loadRecv();
-  const fd = handleFd(socket);
-  if (recv instanceof Error) return recv;
-  if (fd === undefined) return new Error('EBADF');
-  const buf = Buffer.alloc(count);
-  const r = recv.take(fd, buf, count);
-  if (typeof r === 'object') return new Error(errnoName(r.errno));
-  // The bytes were seen queued, and only this process reads the socket.
-  if (r !== count) return new Error(`short read of the request line (${r === 'again' ? 0 : r} of ${count} bytes)`);
-  return buf;
-}

@@ -10,10 +10,10 @@ import { detach } from '../log/detach.js';
 import { closeAfter } from '../inetd/linger.js';
 import { destroyPaced } from '../inetd/paced-close.js';
 import { type SniffTable, compileSniffTable, sniffs } from '../sniff/rules.js';
-import { sniffConnection, takeBytes } from '../sniff/sniffer.js';
+import { sniffConnection } from '../sniff/sniffer.js';
 import { DEFAULT_TCPMUX_SETTINGS } from '../config/model.js';
 import { classifyServiceName, formatHelpListing, formatPositiveReply, negativeReply, serviceKey } from './protocol.js';
-import { readServiceLine } from './read-line.js';
+import { readServiceLine, takeBytes } from './read-line.js';
 
 /** One master's subordinates: by lower-cased service name, and compiled sniffing rules. */
 export interface MasterTable {

@@ -11,6 +11,7 @@
 import { readSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { handleFd } from '../inetd/handle-fd.js';
+import { errnoName } from '../native/libc.js';
 import { loadRecv } from '../native/recv.js';
 import { type UserBufferSymbols, userBufferSymbols, useUserBuffer } from '../inetd/user-buffer.js';
 import { type LineResult, createLineReader } from './protocol.js';
@@ -54,12 +55,24 @@ function takeQueuedLine(socket: Socket, maxLineBytes: number): ReadLineResult | 
   if (typeof seen !== 'number' || seen === 0) return undefined;
   const lf = scratch.subarray(0, seen).indexOf(0x0a);
   if (lf === -1) return undefined;
-  const line = Buffer.alloc(lf + 1);
-  const took = recv.take(fd, line, line.length);
-  // Only this process reads the socket, so what was peeked is there to take.
-  if (took !== line.length) return { state: 'error', code: typeof took === 'object' ? `errno ${took.errno}` : 'EIO' };
+  const line = takeBytes(socket, lf + 1);
+  if (line instanceof Error) return { state: 'error', code: line.message };
   const result = createLineReader({ maxLineBytes }).push(line);
   return result.state === 'more' ? undefined : result;
+}
+
+/** Take exactly `count` queued bytes: a TCPMUX line seen whole by a peek. */
+export function takeBytes(socket: Socket, count: number): Buffer | Error {
+  const recv = loadRecv();
+  const fd = handleFd(socket);
+  if (recv instanceof Error) return recv;
+  if (fd === undefined) return new Error('EBADF');
+  const buf = Buffer.alloc(count);
+  const r = recv.take(fd, buf, count);
+  if (typeof r === 'object') return new Error(errnoName(r.errno));
+  // The bytes were seen queued, and only this process reads the socket.
+  if (r !== count) return new Error(`short read of the request line (${r === 'again' ? 0 : r} of ${count} bytes)`);
+  return buf;
 }
 
 /** True when this Node has the internals the `buffer` strategy uses. */
